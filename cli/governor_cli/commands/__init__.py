@@ -1,0 +1,1 @@
+"""One module per `governor` verb; each defines `register(app)`."""

@@ -1,0 +1,12 @@
+"""`governor check` (placeholder until its implementation lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def _check() -> None:
+        """Not implemented yet."""
+        raise typer.Exit(2)

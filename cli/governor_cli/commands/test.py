@@ -1,0 +1,12 @@
+"""`governor test` (placeholder until its implementation lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("test")
+    def _test() -> None:
+        """Not implemented yet."""
+        raise typer.Exit(2)

@@ -1,0 +1,1 @@
+"""The governs_ai client SDK."""
