@@ -23,6 +23,31 @@ class EngineUndefined(EngineError):
     """The entrypoint evaluated to undefined: the policy that should define it is not loaded."""
 
 
+class EngineServerError(EngineError):
+    """The OPA server answered a request with an error object (`{code, message, errors}`).
+
+    `status` is the HTTP status, `code` and `errors` are OPA's (`code` is `None` when the body was
+    not an OPA error object, e.g. a proxy's HTML page).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        errors: list[dict[str, object]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.errors = errors or []
+
+
+class MalformedDecision(EngineError):
+    """The decision entrypoint returned a document that breaks the decision contract."""
+
+
 class PolicyCompileError(GovernanceError):
     """Rego source does not parse or compile. `location` is `file:row:col` when known."""
 
@@ -38,3 +63,15 @@ class BundleError(GovernanceError):
 
 class BundleSignatureError(BundleError):
     """A bundle's `.signatures.json` is missing, invalid, or does not match the bundle's files."""
+
+
+class StorageError(GovernanceError):
+    """The store could not read or write (database unreachable or locked, schema missing)."""
+
+
+class RecordNotFound(StorageError, LookupError):
+    """A record asked for by id (an execution to update, a snapshot's execution) does not exist."""
+
+
+class NotJSONSafe(StorageError, TypeError):
+    """A value handed to the store is not plain JSON; the message names the field that holds it."""

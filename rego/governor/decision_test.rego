@@ -1,0 +1,307 @@
+package governor.decision_test
+
+# The policy packages are replaced by mocks (`with data.governor.policies as {...}`) wherever a
+# test is about combining; the envelope tests run against the real library.
+
+_ok := {"version": 1, "phase": "pre"}
+
+_no_approval := {"required": false, "approvers": [], "stages": [], "timeout_seconds": 0, "quorum": 0}
+
+_v(policy, type, code) := {"policy": policy, "type": type, "code": code, "message": sprintf("%s failed", [policy])}
+
+_decide(pkgs) := d if {
+	d := data.governor.decision with data.governor.policies as pkgs with input as {"version": 1, "phase": "pre"}
+}
+
+# --- the envelope --------------------------------------------------------------------------------
+
+test_valid_envelope_without_policies_allows_with_the_full_empty_document if {
+	inp := _ok
+	data.governor.decision == {
+		"decision": "allow",
+		"reasons": [],
+		"violations": [],
+		"approval": {"required": false, "approvers": [], "stages": [], "timeout_seconds": 0, "quorum": 0},
+		"redactions": [],
+		"audit": {"tags": [], "mask": []},
+	} with input as inp
+}
+
+test_empty_input_object_is_denied_for_version_and_phase if {
+	d := data.governor.decision with input as {}
+	d.decision == "deny"
+	d.reasons == ["input.invalid:phase", "input.invalid:version"]
+	d.approval.required == false
+	count(d.violations) == 2
+}
+
+test_non_object_input_is_denied_and_the_document_stays_defined if {
+	every inp in ["a string", 5, [1, 2], null, true] {
+		d := data.governor.decision with input as inp
+		d.decision == "deny"
+		d.reasons == ["input.invalid:input"]
+		d.approval == {"required": false, "approvers": [], "stages": [], "timeout_seconds": 0, "quorum": 0}
+		d.redactions == []
+		d.audit == {"tags": [], "mask": []}
+	}
+}
+
+test_version_other_than_1_is_denied if {
+	every version in [2, 0, "1", null] {
+		d := data.governor.decision with input as {"version": version, "phase": "pre"}
+		d.reasons == ["input.invalid:version"]
+	}
+}
+
+test_phase_other_than_pre_or_post_is_denied if {
+	data.governor.decision.reasons == ["input.invalid:phase"] with input as {"version": 1, "phase": "during"}
+	data.governor.decision.reasons == ["input.invalid:phase"] with input as {"version": 1}
+	data.governor.decision.decision == "allow" with input as {"version": 1, "phase": "post"}
+}
+
+test_policies_must_be_a_list_of_typed_objects if {
+	every policies in [
+		"rate_limit",
+		{"type": "rate_limit"},
+		["rate_limit"],
+		[{"name": "no type"}],
+		[{"type": 5}],
+		[{"type": "audit", "name": 5}],
+		[{"type": "audit", "params": ["x"]}],
+	] {
+		d := data.governor.decision with input as {"version": 1, "phase": "pre", "policies": policies}
+		d.decision == "deny"
+		"input.invalid:policies" in d.reasons
+	}
+}
+
+test_policies_may_omit_name_and_params_or_set_them_null if {
+	ps := [{"type": "audit"}, {"type": "audit", "name": null, "params": null}]
+	data.governor.decision.decision == "allow" with input as {"version": 1, "phase": "pre", "policies": ps}
+}
+
+test_facts_and_subject_must_be_objects_when_present if {
+	d := data.governor.decision with input as {"version": 1, "phase": "pre", "facts": [], "subject": "alice"}
+	d.reasons == ["input.invalid:facts", "input.invalid:subject"]
+	data.governor.decision.decision == "allow" with input as {"version": 1, "phase": "pre", "facts": null, "subject": null}
+}
+
+test_input_violations_never_echo_the_input if {
+	d := data.governor.decision with input as {"version": "secret-token-123", "phase": "pre"}
+	every v in d.violations {
+		not contains(v.message, "secret-token-123")
+	}
+}
+
+test_invalid_envelope_denies_alongside_policy_findings if {
+	pkgs := {"p": {"warn": {_v("w", "p", "soft")}}}
+	d := data.governor.decision with data.governor.policies as pkgs with input as {"version": 2, "phase": "pre"}
+	d.decision == "deny"
+	d.reasons == ["input.invalid:version", "p.soft:w"]
+}
+
+# --- precedence ----------------------------------------------------------------------------------
+
+_redaction := {"path": "raw_text", "start": 0, "end": 4, "kind": "email", "replacement": "[EMAIL]"}
+
+test_deny_beats_confirm_redact_and_warn if {
+	pkgs := {
+		"a": {"deny": {_v("d", "a", "no")}},
+		"b": {"confirm": {_v("c", "b", "ask")}},
+		"c": {"redact": {_redaction}, "warn": {_v("w", "c", "hmm")}},
+	}
+	d := _decide(pkgs)
+	d.decision == "deny"
+	d.approval == _no_approval
+}
+
+test_confirm_beats_redact if {
+	d := _decide({"b": {"confirm": {_v("c", "b", "ask")}}, "c": {"redact": {_redaction}}})
+	d.decision == "confirm"
+	d.approval.required == true
+}
+
+test_redact_beats_allow if {
+	d := _decide({"c": {"redact": {_redaction}}})
+	d.decision == "redact"
+	d.redactions == [_redaction]
+	d.approval == _no_approval
+}
+
+test_warn_alone_still_allows_with_a_reason if {
+	d := _decide({"c": {"warn": {_v("w", "c", "hmm")}}})
+	d.decision == "allow"
+	d.reasons == ["c.hmm:w"]
+	d.violations == [_v("w", "c", "hmm")]
+}
+
+test_nothing_contributed_allows if {
+	_decide({}).decision == "allow"
+	_decide({"empty": {}}).decision == "allow"
+}
+
+# --- reasons and violations ----------------------------------------------------------------------
+
+test_reasons_are_sorted_and_unique if {
+	pkgs := {
+		"z": {"deny": {_v("zeta", "z", "b"), _v("alpha", "z", "b")}},
+		"a": {"warn": {_v("mid", "a", "x")}, "deny": {{"policy": "alpha", "type": "z", "code": "b", "message": "again"}}},
+	}
+	_decide(pkgs).reasons == ["a.x:mid", "z.b:alpha", "z.b:zeta"]
+}
+
+test_violations_follow_reason_order_with_exactly_four_fields if {
+	pkgs := {"p": {
+		"deny": {{"policy": "b", "type": "t", "code": "c", "message": "m2", "detail": "x", "extra": 1}},
+		"confirm": {object.union(_v("a", "t", "c"), {"approval": {"approvers": ["x"]}})},
+	}}
+	_decide(pkgs).violations == [
+		{"policy": "a", "type": "t", "code": "c", "message": "a failed"},
+		{"policy": "b", "type": "t", "code": "c", "message": "m2"},
+	]
+}
+
+test_detail_replaces_the_policy_name_in_the_reason if {
+	pkgs := {"budget": {"deny": {{"policy": "monthly", "type": "budget", "code": "invalid_amount", "detail": "spent", "message": "m"}}}}
+	_decide(pkgs).reasons == ["budget.invalid_amount:spent"]
+}
+
+test_user_package_joins_by_its_name_with_defaults if {
+	pkgs := {"acme_payments": {"deny": {{"code": "over_limit", "message": "Refunds above 500 need a manager."}}}}
+	d := _decide(pkgs)
+	d.decision == "deny"
+	d.reasons == ["acme_payments.over_limit:acme_payments"]
+}
+
+test_plain_string_and_boolean_rules_from_user_packages_count if {
+	d := _decide({"acme": {"deny": {"payments are frozen"}}})
+	d.reasons == ["acme.denied:acme"]
+	d.violations == [{"policy": "acme", "type": "acme", "code": "denied", "message": "payments are frozen"}]
+	_decide({"acme": {"deny": true}}).decision == "deny"
+	_decide({"acme": {"confirm": true}}).decision == "confirm"
+	_decide({"acme": {"warn": true}}).reasons == ["acme.warning:acme"]
+	_decide({"acme": {"deny": false}}).decision == "allow"
+}
+
+test_array_contributions_count_and_other_shapes_are_ignored if {
+	_decide({"acme": {"deny": [_v("x", "acme", "no")]}}).decision == "deny"
+	_decide({"acme": {"deny": {"not": "a set"}}}).decision == "allow"
+	_decide({"acme": {"deny": 5}, "odd": "not a package"}).decision == "allow"
+}
+
+test_non_string_fields_are_rendered_as_text if {
+	_decide({"acme": {"deny": {{"policy": 7, "type": "acme", "code": 1, "message": ["m"]}}}}).reasons == ["acme.1:7"]
+}
+
+# --- the approval block ----------------------------------------------------------------------
+
+_c(policy, approval) := object.union(_v(policy, "approval", "required"), {"approval": approval})
+
+test_single_confirm_passes_its_approval_block_through if {
+	a := {"approvers": ["bob", "alice"], "stages": [["bob", "alice"]], "timeout_seconds": 600, "quorum": 2}
+	_decide({"approval": {"confirm": {_c("one", a)}}}).approval == {
+		"required": true,
+		"approvers": ["alice", "bob"],
+		"stages": [["bob", "alice"]],
+		"timeout_seconds": 600,
+		"quorum": 2,
+	}
+}
+
+test_several_confirms_merge_approvers_stages_timeout_and_quorum if {
+	pkgs := {
+		"approval": {"confirm": {
+			_c("b_second", {"approvers": ["carol"], "stages": [["carol"]], "timeout_seconds": 900, "quorum": 1}),
+			_c("a_first", {"approvers": ["alice", "bob"], "stages": [["alice"], ["bob"]], "timeout_seconds": 3600, "quorum": 2}),
+		}},
+		"precheck": {"confirm": {{
+			"policy": "tools", "type": "precheck", "code": "tool_requires_confirmation", "message": "m",
+			"approval": {"approvers": ["alice"], "stages": [["dave"]], "timeout_seconds": 1800, "quorum": 1},
+		}}},
+	}
+	_decide(pkgs).approval == {
+		"required": true,
+		"approvers": ["alice", "bob", "carol"],
+		"stages": [["alice"], ["bob"], ["carol"], ["dave"]],
+		"timeout_seconds": 900,
+		"quorum": 2,
+	}
+}
+
+test_confirm_without_an_approval_block_still_requires_approval if {
+	_decide({"acme": {"confirm": {_v("x", "acme", "ask")}}}).approval == {
+		"required": true, "approvers": [], "stages": [], "timeout_seconds": 0, "quorum": 1,
+	}
+}
+
+test_malformed_approval_fields_are_ignored if {
+	a := {"approvers": ["ok", 5], "stages": "none", "timeout_seconds": -5, "quorum": "two"}
+	_decide({"acme": {"confirm": {_c("x", a)}}}).approval == {
+		"required": true, "approvers": ["ok"], "stages": [], "timeout_seconds": 0, "quorum": 1,
+	}
+	_decide({"acme": {"confirm": {_c("x", "not an object")}}}).approval.approvers == []
+}
+
+# --- redactions and audit --------------------------------------------------------------------
+
+test_redactions_are_sorted_by_path_then_start if {
+	r1 := {"path": "raw_text", "start": 10, "end": 14, "kind": "ssn", "replacement": "[SSN]"}
+	r2 := {"path": "raw_text", "start": 2, "end": 5, "kind": "email", "replacement": "[EMAIL]"}
+	r3 := {"path": "args.note", "start": 40, "end": 44, "kind": "phone", "replacement": "[PHONE]"}
+	d := _decide({"pii": {"redact": {r1, r2}}, "other": {"redact": {r3, "not an object"}}})
+	d.redactions == [r3, r2, r1]
+}
+
+test_redaction_fields_get_defaults if {
+	_decide({"pii": {"redact": {{"path": "raw_text", "start": 1}}}}).redactions == [
+		{"path": "raw_text", "start": 1, "end": 0, "kind": "", "replacement": ""},
+	]
+}
+
+test_audit_tags_and_masks_are_merged_sorted_and_unique if {
+	pkgs := {
+		"audit": {"audit_tags": {"SOX", "GDPR"}, "audit_mask": {"password", "args.card"}},
+		"acme": {"audit_tags": ["SOX", "PCI", 5], "audit_mask": {"token"}},
+	}
+	d := _decide(pkgs)
+	d.audit == {"tags": ["GDPR", "PCI", "SOX"], "mask": ["args.card", "password", "token"]}
+	d.decision == "allow"
+}
+
+# --- end to end, with the real packages ------------------------------------------------------
+
+test_real_packages_combine_deny_over_confirm if {
+	inp := {
+		"version": 1,
+		"phase": "pre",
+		"subject": {"user_id": "u1", "roles": ["clerk"]},
+		"args": {"amount": 50000},
+		"policies": [
+			{"type": "approval", "name": "large_refund", "params": {"approvers": ["cfo"], "when": [{"attribute": "args.amount", "op": "gt", "value": 10000}]}},
+			{"type": "rate_limit", "name": "refunds", "params": {"max_calls": 3}},
+			{"type": "audit", "params": {"sensitive_fields": ["args.card"], "compliance_tags": ["SOX"]}},
+		],
+		"facts": {"rate_limit": {"refunds": {"count": 3, "window_seconds": 60}}},
+	}
+	d := data.governor.decision with input as inp
+	d.decision == "deny"
+	d.reasons == ["approval.required:large_refund", "rate_limit.exceeded:refunds"]
+	d.approval == _no_approval
+	d.audit == {"tags": ["SOX"], "mask": ["args.card"]}
+}
+
+test_real_packages_confirm_when_nothing_denies if {
+	inp := {
+		"version": 1,
+		"phase": "pre",
+		"args": {"amount": 50000},
+		"policies": [
+			{"type": "approval", "name": "large_refund", "params": {"approvers": ["cfo"], "when": [{"attribute": "args.amount", "op": "gt", "value": 10000}]}},
+			{"type": "rate_limit", "name": "refunds", "params": {"max_calls": 3}},
+		],
+		"facts": {"rate_limit": {"refunds": {"count": 2, "window_seconds": 60}}},
+	}
+	d := data.governor.decision with input as inp
+	d.decision == "confirm"
+	d.approval == {"required": true, "approvers": ["cfo"], "stages": [["cfo"]], "timeout_seconds": 3600, "quorum": 1}
+}

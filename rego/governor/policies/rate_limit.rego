@@ -1,0 +1,133 @@
+# Rate limits: at most max_calls (+ burst_size) calls per window, counted by Python.
+#
+# Applies in phase "pre" only: it decides whether the call may run.
+#
+# Policy entries: {"type": "rate_limit", "name": ..., "params": {...}}
+#   max_calls       whole number >= 0, default: config `default_max_calls`, else 100
+#   window_seconds  whole number > 0, default: config `default_window_seconds`, else 60
+#   per_user        boolean, default false: the count is per input.subject.user_id, and a call
+#                   without a user is refused (never let through uncounted)
+#   burst_size      whole number >= 0, extra calls allowed on top of max_calls, default: config
+#                   `default_burst_size`, else 0
+# Facts: input.facts.rate_limit[<policy name>] = {count, window_seconds}: the calls already
+#   admitted in the current window (not counting this one) and the window they were counted in.
+# Config read (data.governor.config.rate_limit):
+#   default_max_calls, default_window_seconds, default_burst_size
+#
+# The call is admitted while count < max_calls + burst_size.
+# Reasons (all deny): rate_limit.exceeded:<name>, rate_limit.no_user:<name>,
+#   rate_limit.missing_fact:<name>, rate_limit.invalid_fact:<name> (count not a whole number >= 0,
+#   or counted in another window), rate_limit.invalid_param:<name>.<param>.
+package governor.policies.rate_limit
+
+import data.governor.lib.policy as lib
+
+# Each entry with its settings resolved once: e.s.<param>.
+_entries := {object.union(e, {"s": _settings(e)}) | some e in lib.entries("rate_limit")} if {
+	input.phase == "pre"
+} else := set()
+
+_settings(e) := {
+	"max_calls": lib.setting(e, "max_calls", "default_max_calls", 100),
+	"window_seconds": lib.setting(e, "window_seconds", "default_window_seconds", 60),
+	"burst_size": lib.setting(e, "burst_size", "default_burst_size", 0),
+	"per_user": lib.param(e, "per_user", false),
+}
+
+# --- parameter checks --------------------------------------------------------------------------
+
+_invalid contains lib.invalid_param(e, "max_calls", "a whole number of calls, 0 or more") if {
+	some e in _entries
+	not lib.is_nonneg_int(e.s.max_calls)
+}
+
+_invalid contains lib.invalid_param(e, "window_seconds", "a positive whole number of seconds") if {
+	some e in _entries
+	not lib.is_pos_int(e.s.window_seconds)
+}
+
+_invalid contains lib.invalid_param(e, "burst_size", "a whole number of calls, 0 or more") if {
+	some e in _entries
+	not lib.is_nonneg_int(e.s.burst_size)
+}
+
+_invalid contains lib.invalid_param(e, "per_user", "true or false") if {
+	some e in _entries
+	not is_boolean(e.s.per_user)
+}
+
+deny contains v if some v in _invalid
+
+_invalid_names := {v.policy | some v in _invalid}
+
+# --- the checks --------------------------------------------------------------------------------
+
+_has_user if {
+	id := input.subject.user_id
+	is_string(id)
+	id != ""
+}
+
+_has_user if is_number(input.subject.user_id)
+
+deny contains lib.violation(e, "no_user", sprintf(
+	"Policy %s limits calls per user, and this call has no user id; it is refused.",
+	[e.name],
+)) if {
+	some e in _entries
+	not e.name in _invalid_names
+	e.s.per_user == true
+	not _has_user
+}
+
+# The valid entries that can be checked against a count (per-user limits need a user), with
+# their count fact as e.fact (null when missing).
+_countable contains object.union(e, {"fact": _fact(e.name)}) if {
+	some e in _entries
+	not e.name in _invalid_names
+	_user_ok(e.s.per_user)
+}
+
+_user_ok(per_user) if per_user == false
+
+_user_ok(per_user) if {
+	per_user == true
+	_has_user
+}
+
+_fact(name) := f if {
+	f := input.facts.rate_limit[name]
+} else := null
+
+deny contains lib.violation(e, "missing_fact", sprintf(
+	"The call count for rate limit %s is unavailable, so the call is refused.",
+	[e.name],
+)) if {
+	some e in _countable
+	e.fact == null
+}
+
+deny contains lib.violation(e, "invalid_fact", sprintf(
+	"The call count for rate limit %s is malformed or was counted over another window; the call is refused.",
+	[e.name],
+)) if {
+	some e in _countable
+	e.fact != null
+	not _fact_ok(e)
+}
+
+_fact_ok(e) if {
+	is_object(e.fact)
+	lib.is_nonneg_int(e.fact.count)
+	object.get(e.fact, "window_seconds", e.s.window_seconds) == e.s.window_seconds
+}
+
+deny contains lib.violation(e, "exceeded", sprintf(
+	"Rate limit %s reached: at most %d calls per %d seconds.",
+	[e.name, limit, e.s.window_seconds],
+)) if {
+	some e in _countable
+	_fact_ok(e)
+	limit := e.s.max_calls + e.s.burst_size
+	e.fact.count >= limit
+}

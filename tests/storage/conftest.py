@@ -1,0 +1,81 @@
+"""Fixtures building real stores: in memory, a SQLite file in tmp_path, and PostgreSQL when
+`GOVERNOR_TEST_POSTGRES_URL` points at a server (start one with scripts/postgres-test-server.sh)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governor.storage import InMemoryStorage, SQLStorage, StorageBackend
+
+POSTGRES_ENV = "GOVERNOR_TEST_POSTGRES_URL"
+POSTGRES_SKIP = (
+    f"{POSTGRES_ENV} is not set: run scripts/postgres-test-server.sh and export the URL it "
+    "prints to run the storage tests on PostgreSQL too"
+)
+
+
+def postgres_url() -> str:
+    """Return the test server's URL or skip the test, saying how to get one."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(POSTGRES_SKIP)
+    return url
+
+
+def sqlite_url(directory: Path) -> str:
+    """Return the URL of a SQLite file in `directory`."""
+    return f"sqlite:///{directory / 'governor.db'}"
+
+
+_template: Path | None = None
+
+
+def _migrated_sqlite_file(directory: Path) -> None:
+    """Put a SQLite file already at the newest revision into `directory`.
+
+    Migrating takes a noticeable fraction of a second (fsyncs), so it is done once per session
+    and the file copied; the tests of creation and migration build theirs from nothing.
+    """
+    global _template
+    if _template is None:
+        import tempfile
+
+        _template = Path(tempfile.mkdtemp(prefix="governor-template-")) / "governor.db"
+        SQLStorage(f"sqlite:///{_template}").close()
+    shutil.copyfile(_template, directory / "governor.db")
+
+
+def make_store(kind: str, tmp_path: Path) -> StorageBackend:
+    """Build an empty store of `kind` ("memory", "sqlite" or "postgres")."""
+    if kind == "memory":
+        return InMemoryStorage()
+    if kind == "sqlite":
+        _migrated_sqlite_file(tmp_path)
+        return SQLStorage(sqlite_url(tmp_path))
+    store = SQLStorage(postgres_url())
+    store.clear()
+    return store
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
+    """Every backend, empty."""
+    backend = make_store(request.param, tmp_path)
+    yield backend
+    backend.clear()
+    backend.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStorage]:
+    """Every SQL backend, empty."""
+    backend = make_store(request.param, tmp_path)
+    assert isinstance(backend, SQLStorage)
+    yield backend
+    backend.clear()
+    backend.close()
