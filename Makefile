@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --ignore-requires-python opa-golib-python-bindings==0.4.4
 	touch $(STAMP)
 
-# Until the server lands, `serve` evaluates a sample precheck on the development bundle.
+# Until the server lands, `serve` builds the development bundle and evaluates a sample precheck.
 serve: $(STAMP)
-	$(BIN)/governor eval -d rego -d bundles/development -i examples/precheck-input.json data.governor.decision
+	@mkdir -p .governor
+	$(BIN)/governor build bundles/development -o .governor/development.tar.gz --revision development
+	$(BIN)/governor eval -d .governor/development.tar.gz -i examples/precheck-input.json \
+		--format pretty data.governor.decision
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -75,3 +75,118 @@ class RecordNotFound(StorageError, LookupError):
 
 class NotJSONSafe(StorageError, TypeError):
     """A value handed to the store is not plain JSON; the message names the field that holds it."""
+
+
+class InvalidAmount(StorageError, ValueError):
+    """A budget amount is not a whole, non-negative number of micro-units; names the field."""
+
+
+# -- outcomes of governed calls (raised by `@govern`) ----------------------------------------------
+
+
+class PolicyViolation(GovernanceError, PermissionError):
+    """A policy denied a governed call: before it ran (phase "pre": the function did NOT run), or
+    its result (phase "post": the result is withheld).
+
+    `decision` is the `governor.decision.Decision`; `reasons` (stable codes such as
+    `"rate_limit.exceeded:api_calls"`) and `violations` (`{policy, type, code, message}`) come from
+    it; `execution_id` names the stored execution and its audit record.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: object = None,
+        execution_id: str | None = None,
+        function_name: str | None = None,
+        phase: str = "pre",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.decision = decision
+        self.reasons: tuple[str, ...] = tuple(getattr(decision, "reasons", ()) or ())
+        self.violations: tuple[object, ...] = tuple(getattr(decision, "violations", ()) or ())
+        self.execution_id = execution_id
+        self.function_name = function_name
+        self.phase = phase
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+class RateLimitExceeded(PolicyViolation):
+    """A `PolicyViolation` whose reasons include a rate limit (`rate_limit.*`): the call did not
+    run and did not count; retry after the window has moved on."""
+
+
+class ApprovalPending(GovernanceError, PermissionError, TimeoutError):
+    """A person must approve the call before it runs, and no decision was available in time.
+
+    The execution is stored as `awaiting_approval` with its arguments; `execution_id` identifies
+    it for the approval (REST, CLI, dashboard) and for resuming it. `approval` holds the
+    decision's approval block (`approvers`, `stages`, `timeout_seconds`, `quorum`). It is both a
+    `PermissionError` and a `TimeoutError`, so either `except` of governor 0.2.0's README works.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_id: str,
+        approval: object = None,
+        decision: object = None,
+        function_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.execution_id = execution_id
+        self.approval = approval if approval is not None else {}
+        self.decision = decision
+        self.function_name = function_name
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+class ApprovalRejected(GovernanceError, PermissionError):
+    """An approver rejected the call (or its approval expired and the policy rejects on timeout);
+    the function did not run. `approver` and `reason` say who and why, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_id: str | None = None,
+        approver: str | None = None,
+        reason: str | None = None,
+        decision: object = None,
+        function_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.execution_id = execution_id
+        self.approver = approver
+        self.reason = reason
+        self.decision = decision
+        self.function_name = function_name
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:
+    """Unpickle an outcome error (they cross process boundaries in worker pools)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error

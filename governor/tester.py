@@ -28,7 +28,8 @@ Semantics follow `opa test`:
   as entirely uncovered; for regorus its lines are estimated from the AST (the lines on which an
   expression starts), because regorus only reports files it has evaluated.
 - **Differential mode.** `run_differential` runs every test on both engines (in parallel, one
-  worker each) and reports each test whose status or value differs.
+  worker each) and reports each test whose status or value differs. Coverage, when asked for,
+  is measured on the runner's own engine only.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class TestCase:
     col: int
     skip: bool = False
     parameterised: bool = False
+    path: tuple[str, ...] = ()  # the data path the query names: ("pkg", "test_x")
 
     @property
     def full_name(self) -> str:
@@ -255,15 +257,12 @@ def discover(bundle: Bundle) -> tuple[list[TestCase], dict[str, str]]:
             if count:
                 new = f"{segment.value}__governor_{count:02d}"
                 renames.append((segment, new))
-                case = TestCase(
-                    package=case.package,
+                renamed = (*module.package, *parts[:-1], new)
+                case = replace(
+                    case,
                     name=f"{case.name}#{count:02d}",
-                    query=render_ref(["data", *module.package, *parts[:-1], new]),
-                    file=case.file,
-                    row=case.row,
-                    col=case.col,
-                    skip=case.skip,
-                    parameterised=case.parameterised,
+                    query=render_ref(["data", *renamed]),
+                    path=renamed,
                 )
             tests.append(case)
         if renames:
@@ -333,7 +332,11 @@ class Runner:
     def _run(self, bundle: Bundle, engines: tuple[str, ...]) -> dict[str, Report]:
         tests, modules = discover(bundle)
         selected = self.select(tests)
-        executions = [_Execution(name, modules, bundle.data, self.coverage) for name in engines]
+        # Coverage is measured on the first engine only: that is the report that shows it.
+        executions = [
+            _Execution(name, modules, bundle.data, self.coverage and name == engines[0])
+            for name in engines
+        ]
         try:
             for execution in executions:  # the engines compile in parallel
                 execution.begin_start()
@@ -357,7 +360,7 @@ class Runner:
             execution.engine: Report(
                 engine=execution.engine,
                 results=results[execution.engine],
-                coverage=execution.coverage_report(bundle) if self.coverage else None,
+                coverage=execution.coverage_report(bundle) if execution.measures else None,
             )
             for execution in executions
         }
@@ -370,7 +373,7 @@ class _Execution:
         self.engine = engine
         self._modules = modules
         self._data = data
-        self._coverage = coverage
+        self.measures = coverage
         self._session: WorkerSession | None = None
         self._lost: str | None = None  # why the last request got no answer
         self._init_deadline = 0.0
@@ -389,7 +392,7 @@ class _Execution:
                 )
         self._session = acquire()
         self._init_deadline = self._session.begin_init(
-            self.engine, self._modules, self._data, self._coverage
+            self.engine, self._modules, self._data, self.measures
         )
 
     def end_start(self) -> None:
@@ -414,7 +417,7 @@ class _Execution:
             if self._session is None:
                 self.start()
             assert self._session is not None
-            self._session.send({"op": "run", "query": test.query})
+            self._session.send({"op": "run", "query": test.query, "path": list(test.path)})
         except WorkerDied as exc:
             self._drop(str(exc))
         return time.monotonic() + timeout
@@ -483,6 +486,7 @@ def _module_tests(module: ModuleAst) -> Iterable[tuple[TestCase, Segment, list[s
                         package=module.package_ref,
                         name=render_ref(parts),
                         query=render_ref(["data", *module.package, *parts]),
+                        path=(*module.package, *parts),
                         file=module.path,
                         row=rule.line,
                         col=rule.col,

@@ -314,7 +314,7 @@ def test_build_refuses_a_root_that_excludes_the_standard_library(tmp_path: Path)
     if not standard_library_modules():
         pytest.skip("the standard library has no modules yet")
     write(tmp_path / "dev", {".manifest": '{"roots": ["acme"]}'})
-    with pytest.raises(BundleError, match=r"package governor\..* is outside the manifest roots"):
+    with pytest.raises(BundleError, match=r"package governor(\..*)? is outside the manifest roots"):
         build_bundle([tmp_path / "dev"], tmp_path / "b.tar.gz")
 
 

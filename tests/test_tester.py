@@ -203,12 +203,39 @@ test_function(x) := x
     # The second definition is renamed in the compiled source, so each runs on its own.
     assert "test_twice__governor_01 if false" in modules[str(tmp_path / "kinds_test.rego")]
 
-    results = by_name(Runner().run(bundle).results)
-    assert results["a.b.test_nested"].status is Status.PASS
-    assert results["test_cases"].status is Status.PASS  # every case is true
-    assert results["test_set"].status is Status.FAIL  # a set is not true (as in OPA)
-    assert results["test_twice"].status is Status.PASS
-    assert results["test_twice#01"].status is Status.FAIL
+
+@pytest.mark.parametrize("engine", ["regorus", "opa-lib"])
+def test_every_kind_of_test_rule_runs_on_both_engines(tmp_path: Path, engine: str) -> None:
+    module = """\
+package kinds_test
+
+a.b.test_nested if true
+
+test_cases[name] if {
+	some name in ["one", "two"]
+}
+
+test_set contains 1 if true
+
+test_twice if true
+
+test_twice if false
+
+test_input_is_undefined if not input
+
+test_data_is_loaded if data.limits.max == 3
+"""
+    write(tmp_path, {"kinds_test.rego": module, "limits/data.json": '{"max": 3}'})
+    results = by_name(Runner(engine=engine).run(load_paths([tmp_path])).results)
+    assert {name: r.status.value for name, r in results.items()} == {
+        "a.b.test_nested": "PASS",
+        "test_cases": "PASS",  # every case is true
+        "test_set": "FAIL",  # a set is not true (as in OPA)
+        "test_twice": "PASS",
+        "test_twice#01": "FAIL",  # each definition on its own
+        "test_input_is_undefined": "PASS",  # tests run without input, as in opa test
+        "test_data_is_loaded": "PASS",
+    }
 
 
 def test_a_module_that_does_not_parse_raises_with_its_location(tmp_path: Path) -> None:
@@ -294,3 +321,16 @@ def test_differential_run_of_a_clean_suite_agrees(suite: Path) -> None:
     report = Runner(run="admin|guest_denied").run_differential(load_paths([suite]))
     assert report.disagreements == []
     assert report.ok
+
+
+def test_a_run_stopped_by_a_compile_error_leaves_no_stale_worker_behind(
+    suite: Path, tmp_path: Path
+) -> None:
+    # OPA's type checker rejects this; regorus compiles lazily and accepts it. With opa-lib
+    # first, the run stops while the regorus worker's answer is still unread: that worker must
+    # not be reused, or the next run would read the stale answer as a test result.
+    odd = write(tmp_path / "odd", {"odd.rego": "package odd\n\nc := count(1, 2)\n"})
+    with pytest.raises(PolicyCompileError, match="arity mismatch"):
+        Runner(engine="opa-lib").run_differential(load_paths([odd]))
+    results = by_name(Runner(run="admin").run(load_paths([suite])).results)
+    assert results["test_admin_allowed"].status is Status.PASS

@@ -16,6 +16,8 @@ from governor.bundle import Bundle
 from governor.errors import BundleError, ConfigurationError, PolicyCompileError
 from governor_cli.sources import fail, load_policies
 
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "compile_failure", "fail", "load"]
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -44,6 +46,3 @@ def compile_failure(bundle: Bundle, exc: PolicyCompileError) -> NoReturn:
     noun = "problem" if len(problems) == 1 else "problems"
     typer.echo(f"{len(problems)} compile {noun}: the policies do not compile", err=True)
     raise typer.Exit(EXIT_INVALID)
-
-
-__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "compile_failure", "fail", "load"]

@@ -193,7 +193,8 @@ def _failure_message(result: Result) -> str:
 def coverage_table(coverage: Coverage, console: Console) -> None:
     """A per-file table (covered, not covered, %, missing lines) and the total."""
     table = Table(title="Coverage", title_justify="left", show_footer=True)
-    table.add_column("File", footer="Total", overflow="fold")
+    longest = max((len(path) for path in coverage.files), default=10)
+    table.add_column("File", footer="Total", no_wrap=True, min_width=longest)
     table.add_column("Covered", footer=str(coverage.covered_lines), justify="right")
     table.add_column("Not covered", footer=str(coverage.not_covered_lines), justify="right")
     table.add_column("%", footer=f"{coverage.percentage:.2f}", justify="right")

@@ -9,6 +9,10 @@ from typing import Any
 from governor.errors import NotJSONSafe
 
 _MAX_DEPTH = 100
+#: The encoder of `canonical_json`, built once (json.dumps builds one per call with options).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def ensure_json(value: Any, field: str) -> Any:
@@ -70,6 +74,4 @@ def _child(path: str, key: str) -> str:
 
 def canonical_json(value: Any) -> str:
     """Serialise plain JSON deterministically: sorted keys, no spaces, UTF-8 characters kept."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)

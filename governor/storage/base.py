@@ -7,6 +7,15 @@ record a query returned, never changes what is stored.
 Ordering: executions are listed newest first (by `created_at`); snapshots, events and audit records
 oldest first (snapshots and events by time, audit records by chain position).
 
+Units of work: `transaction(rate_limit_keys=..., budget_keys=..., now=...)` is one write
+transaction for one governed call. It locks its keys once, and everything done through the
+`Transaction` it yields (rate-limit counts and calls, budget facts and holds, the execution, its
+snapshots and events, the audit record) commits together when the block exits, or not at all if
+it raises. `rate_limit_window` and `budget_window` are that same transaction with only one kind of
+key, and the store's own `save_*`/`append_audit_record` are one-statement transactions. A thread
+inside a transaction must write through it: calling the store's write methods from inside the
+block raises `StorageError` (it would wait for the lock the block holds).
+
 Deletion: `delete_execution` removes the execution, its snapshots and its events for real. Audit
 records are kept, because the audit trail must stay verifiable; for erasure requests
 `redact_audit_records` replaces their personal part (actor, reasons, record) with a marker, and the
@@ -16,34 +25,106 @@ hash chain still verifies (see `governor.storage._audit`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from governor.errors import StorageError
+from governor.storage._window import check_key_list
 from governor.storage.records import (
     AuditRecord,
+    BudgetFacts,
     EventRecord,
     ExecutionRecord,
     ExecutionStatus,
+    ReservationRecord,
     SnapshotRecord,
+    UsageRecord,
+    UsageTotals,
 )
 
 
 class RateLimitWindow(ABC):
-    """The view of a rate-limit window handed out under the lock by `rate_limit_window`.
+    """The rate-limit part of a `Transaction`: count and record calls of its locked keys.
 
     Use it from the thread that opened it, and only inside the `with` block.
     """
 
     @abstractmethod
     def count(self, key: str) -> int:
-        """Return how many calls are recorded for `key` in the window, including this block's."""
+        """Return how many calls are recorded for `key` in its window, including this block's."""
 
     @abstractmethod
     def record(self, key: str) -> None:
-        """Record one call for `key` at the window's `now`; it is committed when the block exits."""
+        """Record one call for `key` at the transaction's `now`; committed when the block exits."""
+
+
+class BudgetWindow(ABC):
+    """The budget part of a `Transaction`: read the facts of its locked keys, place holds.
+
+    The decision is the caller's (the Rego rule `governor.policies.budget`, with the limit and
+    the estimate): `spent + reserved + estimate <= limit`, then `reserve(key, estimate, ttl)`.
+    Use it from the thread that opened it, and only inside the `with` block.
+    """
+
+    @abstractmethod
+    def facts(self, key: str, period_start: datetime, period_end: datetime) -> BudgetFacts:
+        """Return `{"spent", "reserved"}` of `key` in micro-units, holds of this block included.
+
+        `spent` is the usage recorded in `[period_start, period_end)` (see `month_period`);
+        `reserved` the holds still alive at the transaction's `now`.
+        """
+
+    @abstractmethod
+    def reserve(
+        self,
+        key: str,
+        amount: int,
+        ttl_seconds: float,
+        execution_id: str | None = None,
+        *,
+        currency: str = "USD",
+    ) -> str:
+        """Hold `amount` micro-units on `key` until `now + ttl_seconds`; return the hold's id.
+
+        The hold counts in `reserved` until it is settled, released or expires. Settle it with
+        the actual cost (`store.settle`) or release it (`store.release`) after the call.
+        """
+
+
+class Transaction(RateLimitWindow, BudgetWindow):
+    """One unit of work under the locks of its keys: what `store.transaction(...)` yields.
+
+    Everything done through it commits when the `with` block exits and is rolled back if the
+    block raises. A write that fails inside it (a missing execution, a duplicate id, a database
+    error) leaves it able only to roll back: let the exception leave the block. Keep the block
+    short: other callers of the same keys (on SQLite: every writer of the file) wait for it.
+    On PostgreSQL, `append_audit_record` takes the audit chain's lock until the commit, so append
+    the audit record last.
+    """
+
+    #: The transaction's clock in seconds since the epoch (rate-limit windows).
+    now: float
+    #: The same moment as an aware UTC datetime (budget holds and periods).
+    now_utc: datetime
+
+    @abstractmethod
+    def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Insert or replace an execution (upsert), as `StorageBackend.save_execution`."""
+
+    @abstractmethod
+    def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Store a snapshot of an execution saved before or in this transaction."""
+
+    @abstractmethod
+    def save_event(self, record: EventRecord) -> EventRecord:
+        """Persist an event, as `StorageBackend.save_event`."""
+
+    @abstractmethod
+    def append_audit_record(self, record: AuditRecord) -> AuditRecord:
+        """Append a record to the hash chain; returns it sealed (`seq` and hashes set)."""
 
 
 class StorageBackend(ABC):
@@ -161,19 +242,132 @@ class StorageBackend(ABC):
         Returns how many records were redacted. At least one filter is required.
         """
 
-    # -- rate limits --------------------------------------------------------------------------
+    # -- units of work ------------------------------------------------------------------------
 
     @abstractmethod
+    def transaction(
+        self,
+        *,
+        rate_limit_keys: Mapping[str, float] | None = None,
+        budget_keys: Sequence[str] = (),
+        now: datetime | float | None = None,
+    ) -> AbstractContextManager[Transaction]:
+        """Lock the keys and yield one `Transaction` for everything a governed call writes.
+
+        `rate_limit_keys` maps each rate-limit key to its window in seconds, so policies with
+        different windows share one transaction: `{"rate:fn": 60, "rate:fn:user:7": 3600}`.
+        `budget_keys` lists the budget keys whose facts are read and holds placed. `now` (a
+        datetime, seconds since the epoch, or None for the current time) is the moment the
+        windows and holds are computed at. The locks (SQLite: the write lock of the file,
+        PostgreSQL: advisory locks on the keys, in sorted order) are held for the whole block, in
+        every thread and process sharing the store, so read -> decide -> record is exact. With no
+        keys it is simply one write transaction. Leaving the block commits; an exception rolls
+        everything back.
+        """
+
+    # -- rate limits --------------------------------------------------------------------------
+
+    @contextmanager
     def rate_limit_window(
         self, keys: Sequence[str], window_seconds: float, now: float
-    ) -> AbstractContextManager[RateLimitWindow]:
+    ) -> Iterator[RateLimitWindow]:
         """Lock `keys`, and yield their window `(now - window_seconds, now]` to count and record.
 
-        The lock is held for the whole `with` block, in every thread and process sharing the
-        store, so count -> decide -> record is exact. Leaving the block commits what was recorded;
-        an exception rolls it back. A key's clock never runs backwards: a `now` older than the
-        key's latest call is taken as that moment. Counting costs the same however many calls the
-        window holds. Details in `governor.storage._window`.
+        A `transaction` with only these rate-limit keys, all of one window. The lock is held for
+        the whole `with` block, in every thread and process sharing the store, so count ->
+        decide -> record is exact. Leaving the block commits what was recorded; an exception
+        rolls it back. A key's clock never runs backwards: a `now` older than the key's latest
+        call is taken as that moment. Counting costs the same however many calls the window
+        holds. Details in `governor.storage._window`.
+        """
+        check_key_list(keys, "rate_limit_window")
+        if isinstance(now, datetime):
+            raise StorageError("rate_limit_window takes now in seconds since the epoch")
+        windows = dict.fromkeys(keys, window_seconds)
+        with self.transaction(rate_limit_keys=windows, now=now) as transaction:
+            yield transaction
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    @contextmanager
+    def budget_window(
+        self, keys: Sequence[str], now: datetime | float | None = None
+    ) -> Iterator[BudgetWindow]:
+        """Lock the budget `keys` and yield their facts and holds (a `transaction` of budgets).
+
+        Inside the block: `facts(key, start, end)`, decide, `reserve(key, amount, ttl)`. The
+        holds commit when the block exits; an exception rolls them back. Semantics in
+        `governor.storage._budget`.
+        """
+        check_key_list(keys, "budget_window")
+        with self.transaction(budget_keys=keys, now=now) as transaction:
+            yield transaction
+
+    @abstractmethod
+    def settle(
+        self,
+        reservation_id: str,
+        actual_amount: int,
+        *,
+        now: datetime | float | None = None,
+        **usage_fields: object,
+    ) -> UsageRecord:
+        """Book a hold with its actual cost: one usage record, and the hold settled, atomically.
+
+        The usage record has the hold's key, `actual_amount`, `created_at` = `now` (default: the
+        current time), the hold's currency and execution unless `usage_fields` say otherwise
+        (`provider=`, `model=`, `correlation_id=`, ... any `SETTLE_USAGE_FIELDS`). Idempotent:
+        settling a settled hold returns the same record and writes nothing. An expired hold can
+        still be settled; a released one raises `StorageError`, an unknown one `RecordNotFound`.
+        """
+
+    @abstractmethod
+    def release(self, reservation_id: str, *, now: datetime | float | None = None) -> bool:
+        """Release a hold (the call failed or was not made): True if it was held, else False.
+
+        False means it was already settled, released or expired, so releasing twice is safe.
+        Raises `RecordNotFound` for an id the store never had.
+        """
+
+    @abstractmethod
+    def get_reservation(
+        self, reservation_id: str, *, now: datetime | float | None = None
+    ) -> ReservationRecord | None:
+        """Return a hold, or None; a hold still held past its expiry (at `now`) reads expired."""
+
+    @abstractmethod
+    def record_usage(self, record: UsageRecord) -> UsageRecord:
+        """Book spending that had no hold (e.g. reported by a client); returns the stored copy."""
+
+    @abstractmethod
+    def list_usage(
+        self,
+        key: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[UsageRecord]:
+        """Return usage records, newest first; `since` inclusive, `until` exclusive."""
+
+    @abstractmethod
+    def usage_totals(
+        self,
+        key: str,
+        period_start: datetime,
+        period_end: datetime,
+        *,
+        now: datetime | float | None = None,
+    ) -> UsageTotals:
+        """Return `{"spent", "count"}` of `key`'s usage in the period and its live holds at `now`.
+
+        A read without the key's lock, for reports and status pages; decide under
+        `budget_window` or `transaction`.
         """
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 """`InMemoryStorage`: the same contract in process memory, for tests and quick starts.
 
-Everything lives in this process and is lost when it exits; rate limits are exact among the
-threads of this process only (use `SQLStorage` to share limits between processes).
+Everything lives in this process and is lost when it exits; rate limits and budgets are exact
+among the threads of this process only (use `SQLStorage` to share them between processes).
+
+One lock guards everything: a `transaction` holds it for its whole block, and buffers its writes,
+which are applied when the block exits without an exception (so an exception leaves nothing).
+The store's own one-record writes check and apply the same way (`_accept_*`, `_put_*`), at once.
 
 It is **bounded**: past `max_executions` the oldest executions are evicted with their snapshots
 and events; past `max_events` the oldest events go; past `max_audit_records` the oldest audit
 records go, and the chain is then verified from the oldest record kept. Pass None for no bound.
+The budget ledger is never bounded: forgetting usage would let spending pass its limit.
 """
 
 from __future__ import annotations
@@ -14,13 +19,25 @@ import dataclasses
 import threading
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from governor.errors import RecordNotFound, StorageError
 from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal
+from governor.storage._budget import (
+    RESERVATION_RETENTION_SECONDS,
+    check_amount,
+    check_period,
+    check_settle_fields,
+    day_of,
+    new_hold,
+    prepare_usage,
+    reported,
+    settled_usage,
+    split_period,
+)
 from governor.storage._json import ensure_json
 from governor.storage._prepare import (
     prepare_audit,
@@ -29,27 +46,40 @@ from governor.storage._prepare import (
     prepare_execution,
     prepare_snapshot,
 )
-from governor.storage._window import (
-    PRUNE_GRACE_SECONDS,
-    SWEEP_EVERY,
-    LockedWindow,
-    prepare_window,
+from governor.storage._transaction import (
+    LockedTransaction,
+    TransactionPlan,
+    as_moment,
+    prepare_transaction,
 )
-from governor.storage.base import RateLimitWindow, StorageBackend
+from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_EVERY, check_key
+from governor.storage.base import StorageBackend, Transaction
 from governor.storage.records import (
     AuditRecord,
+    BudgetFacts,
     EventRecord,
     ExecutionRecord,
     ExecutionStatus,
+    ReservationRecord,
+    ReservationStatus,
     SnapshotRecord,
+    UsageRecord,
+    UsageTotals,
     as_status,
     as_utc,
     utcnow,
 )
 
-_R = TypeVar("_R", ExecutionRecord, SnapshotRecord, EventRecord, AuditRecord)
+_R = TypeVar(
+    "_R",
+    ExecutionRecord,
+    SnapshotRecord,
+    EventRecord,
+    AuditRecord,
+    UsageRecord,
+    ReservationRecord,
+)
 _JSON_FIELDS = ("inputs", "outputs", "metadata", "state", "data", "reasons", "record")
-_KEY_LOCK_STRIPES = 64
 
 
 def _copy(record: _R) -> _R:
@@ -92,9 +122,7 @@ class InMemoryStorage(StorageBackend):
         self.max_events = max_events
         self.max_audit_records = max_audit_records
         self._lock = threading.RLock()
-        # Rate-limit keys hash onto a fixed set of locks, so unrelated keys rarely wait for
-        # each other and the number of locks never grows with the number of keys.
-        self._key_locks = tuple(threading.Lock() for _ in range(_KEY_LOCK_STRIPES))
+        self._local = _ThreadState()
         self._reset()
 
     def _reset(self) -> None:
@@ -108,6 +136,17 @@ class InMemoryStorage(StorageBackend):
         self._clocks: dict[str, float] = {}
         self._idle_after: dict[str, float] = {}
         self._windows = 0
+        self._usage: dict[str, UsageRecord] = {}
+        # Per key and UTC day, the usage records (so a period's sum reads whole days as totals).
+        self._usage_days: dict[str, dict[date, _Day]] = {}
+        self._usage_by_hold: dict[str, str] = {}
+        self._holds: dict[str, ReservationRecord] = {}
+        # Per key, the ids of its holds still marked held (live or not yet swept).
+        self._held_by_key: dict[str, dict[str, None]] = {}
+
+    def _check_not_in_transaction(self) -> None:
+        if self._local.in_transaction:
+            raise _nested_write_error()
 
     def __repr__(self) -> str:
         return f"InMemoryStorage(executions={len(self._executions)}, events={len(self._events)})"
@@ -118,18 +157,14 @@ class InMemoryStorage(StorageBackend):
         """Insert or replace an execution; an existing execution keeps its `created_at`."""
         stored = prepare_execution(record, utcnow())
         with self._lock:
-            parent = stored.parent_id
-            if parent is not None and parent != stored.id and parent not in self._executions:
-                raise RecordNotFound(
-                    f"cannot save execution {stored.id}: its parent execution {parent} "
-                    "does not exist"
-                )
-            existing = self._executions.get(stored.id)
-            if existing is not None:
-                stored.created_at = existing.created_at
-            self._executions[stored.id] = stored
-            self._evict_executions()
+            self._check_not_in_transaction()
+            _accept_execution(stored, self._executions.get)
+            self._put_execution(stored)
         return _copy(stored)
+
+    def _put_execution(self, stored: ExecutionRecord) -> None:
+        self._executions[stored.id] = stored
+        self._evict_executions()
 
     def _evict_executions(self) -> None:
         if self.max_executions is None:
@@ -147,6 +182,7 @@ class InMemoryStorage(StorageBackend):
         """Change some fields of an execution; raises `RecordNotFound` if there is none."""
         values = prepare_changes(changes)
         with self._lock:
+            self._check_not_in_transaction()
             record = self._executions.get(execution_id)
             if record is None:
                 raise RecordNotFound(f"cannot update execution {execution_id}: it does not exist")
@@ -189,6 +225,7 @@ class InMemoryStorage(StorageBackend):
         """Move an execution from `from_status` to `to_status` atomically; True for one claimer."""
         source, target = as_status(from_status), as_status(to_status)
         with self._lock:
+            self._check_not_in_transaction()
             record = self._executions.get(execution_id)
             if record is None or record.status != source:
                 return False
@@ -200,6 +237,7 @@ class InMemoryStorage(StorageBackend):
     def delete_execution(self, execution_id: str) -> bool:
         """Delete an execution with its snapshots and events; audit records stay."""
         with self._lock:
+            self._check_not_in_transaction()
             return self._delete(execution_id)
 
     def _delete(self, execution_id: str) -> bool:
@@ -220,16 +258,16 @@ class InMemoryStorage(StorageBackend):
         """Store a state snapshot of an existing execution."""
         stored = prepare_snapshot(record, utcnow())
         with self._lock:
-            if stored.execution_id not in self._executions:
-                raise RecordNotFound(
-                    f"cannot save snapshot {stored.id}: execution {stored.execution_id} does not "
-                    "exist (save the execution first, or it was deleted)"
-                )
-            if stored.id in self._snapshots:
-                raise StorageError(f"cannot save snapshot {stored.id}: that id is already stored")
-            self._snapshots[stored.id] = stored
-            self._snapshots_by_execution.setdefault(stored.execution_id, {})[stored.id] = None
+            self._check_not_in_transaction()
+            _accept_snapshot(stored, self._executions.__contains__, self._snapshots.__contains__)
+            self._put_snapshot(stored)
         return _copy(stored)
+
+    def _put_snapshot(self, stored: SnapshotRecord) -> None:
+        if stored.execution_id not in self._executions:
+            return  # evicted by a later execution of the same transaction
+        self._snapshots[stored.id] = stored
+        self._snapshots_by_execution.setdefault(stored.execution_id, {})[stored.id] = None
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord | None:
         """Return the snapshot with this id, or None."""
@@ -250,22 +288,22 @@ class InMemoryStorage(StorageBackend):
         """Persist an event; its `execution_id`, when set, must name an existing execution."""
         stored = prepare_event(record, utcnow())
         with self._lock:
-            if stored.execution_id is not None and stored.execution_id not in self._executions:
-                raise RecordNotFound(
-                    f"cannot save event {stored.id}: execution {stored.execution_id} does not "
-                    "exist (save the execution first, or it was deleted)"
-                )
-            if stored.id in self._events:
-                raise StorageError(f"cannot save event {stored.id}: that id is already stored")
-            self._events[stored.id] = stored
-            if stored.execution_id is not None:
-                self._events_by_execution.setdefault(stored.execution_id, {})[stored.id] = None
-            if self.max_events is not None:
-                while len(self._events) > self.max_events:
-                    oldest = self._events.pop(next(iter(self._events)))
-                    if oldest.execution_id is not None:
-                        self._events_by_execution.get(oldest.execution_id, {}).pop(oldest.id, None)
+            self._check_not_in_transaction()
+            _accept_event(stored, self._executions.__contains__, self._events.__contains__)
+            self._put_event(stored)
         return _copy(stored)
+
+    def _put_event(self, stored: EventRecord) -> None:
+        if stored.execution_id is not None and stored.execution_id not in self._executions:
+            return  # evicted by a later execution of the same transaction
+        self._events[stored.id] = stored
+        if stored.execution_id is not None:
+            self._events_by_execution.setdefault(stored.execution_id, {})[stored.id] = None
+        if self.max_events is not None:
+            while len(self._events) > self.max_events:
+                oldest = self._events.pop(next(iter(self._events)))
+                if oldest.execution_id is not None:
+                    self._events_by_execution.get(oldest.execution_id, {}).pop(oldest.id, None)
 
     def list_events(
         self,
@@ -295,18 +333,22 @@ class InMemoryStorage(StorageBackend):
         stamped = record.timestamp is not None
         prepared = prepare_audit(record, utcnow())
         with self._lock:
-            if not stamped:
-                prepared.timestamp = utcnow()
-            if self._audit:
-                head = self._audit[-1]
-                sealed = seal(prepared, cast(int, head.seq) + 1, cast(str, head.hash))
-            else:
-                sealed = seal(prepared, 1, GENESIS_HASH)
-            self._audit.append(sealed)
-            if self.max_audit_records is not None:
-                while len(self._audit) > self.max_audit_records:
-                    self._audit.popleft()
+            self._check_not_in_transaction()
+            sealed = _seal_next(prepared, stamped, self._audit_head())
+            self._put_audit(sealed)
         return _copy(sealed)
+
+    def _audit_head(self) -> tuple[int, str]:
+        if not self._audit:
+            return 0, GENESIS_HASH
+        head = self._audit[-1]
+        return cast(int, head.seq), cast(str, head.hash)
+
+    def _put_audit(self, sealed: AuditRecord) -> None:
+        self._audit.append(sealed)
+        if self.max_audit_records is not None:
+            while len(self._audit) > self.max_audit_records:
+                self._audit.popleft()
 
     def list_audit_records(
         self,
@@ -348,6 +390,7 @@ class InMemoryStorage(StorageBackend):
         now = utcnow()
         redacted = 0
         with self._lock:
+            self._check_not_in_transaction()
             for index, record in enumerate(self._audit):
                 if record.redacted_at is not None:
                     continue
@@ -365,79 +408,374 @@ class InMemoryStorage(StorageBackend):
                 redacted += 1
         return redacted
 
-    # -- rate limits --------------------------------------------------------------------------
+    # -- units of work ------------------------------------------------------------------------
 
     @contextmanager
-    def rate_limit_window(
-        self, keys: Sequence[str], window_seconds: float, now: float
-    ) -> Iterator[RateLimitWindow]:
-        """Lock `keys` (striped locks, taken in order), yield the window, commit on success."""
-        locked = prepare_window(keys, window_seconds, now)
-        stripes = sorted({hash(key) % _KEY_LOCK_STRIPES for key in locked})
-        with ExitStack() as stack:
-            for stripe in stripes:
-                stack.enter_context(self._key_locks[stripe])
-            self._sweep_idle_keys(float(now))
-            window = _MemoryWindow(self, locked, float(window_seconds), float(now))
+    def transaction(
+        self,
+        *,
+        rate_limit_keys: Mapping[str, float] | None = None,
+        budget_keys: Sequence[str] = (),
+        now: datetime | float | None = None,
+    ) -> Iterator[Transaction]:
+        """Take the store's lock, yield the work, apply it when the block exits cleanly."""
+        plan = prepare_transaction(rate_limit_keys, budget_keys, now)
+        with self._lock:
+            self._check_not_in_transaction()
+            self._local.in_transaction = True
             try:
-                yield window
+                if plan.locks_keys:
+                    self._sweep(plan)
+                transaction = _MemoryTransaction(self, plan)
+                try:
+                    yield transaction
+                finally:
+                    transaction.closed = True
+                # Reached only when the block did not raise.
+                transaction.check_commit()
+                transaction.apply()
             finally:
-                window.closed = True
-            # Reached only when the block did not raise: apply what the window changed.
-            window.commit()
+                self._local.in_transaction = False
+
+    def _sweep(self, plan: TransactionPlan) -> None:
+        """In every `SWEEP_EVERY`-th locking transaction, forget idle keys and old holds."""
+        self._windows += 1
+        if self._windows % SWEEP_EVERY != 1:
+            return
+        before = plan.now - PRUNE_GRACE_SECONDS
+        for key in [k for k, idle_after in self._idle_after.items() if idle_after <= before]:
+            self._calls.pop(key, None)
+            self._clocks.pop(key, None)
+            del self._idle_after[key]
+        moment = min(plan.now_utc, utcnow())
+        for ids in list(self._held_by_key.values()):
+            for hold_id in [i for i in ids if self._holds[i].expires_at <= moment]:
+                hold = self._holds[hold_id]
+                self._close_hold(hold, ReservationStatus.EXPIRED, hold.expires_at, None)
+        retained = moment - timedelta(seconds=RESERVATION_RETENTION_SECONDS)
+        for hold_id in [
+            i
+            for i, hold in self._holds.items()
+            if hold.status is not ReservationStatus.HELD and hold.expires_at <= retained
+        ]:
+            del self._holds[hold_id]
 
     def _key_clock(self, key: str, now: float) -> float:
-        """The moment a window at `now` acts at for `key`: its clock never runs backwards."""
-        with self._lock:
-            return max(now, self._clocks.get(key, now))
+        """The moment a transaction at `now` acts at for `key`: its clock never runs backwards."""
+        return max(now, self._clocks.get(key, now))
 
     def _count_calls(self, key: str, cutoff: float) -> int:
-        """Count calls of `key` later than `cutoff` (the caller holds the key's lock)."""
-        with self._lock:
-            calls = self._calls.get(key)
-            return len(calls) - bisect_right(calls, cutoff) if calls else 0
+        """Count calls of `key` later than `cutoff`."""
+        calls = self._calls.get(key)
+        return len(calls) - bisect_right(calls, cutoff) if calls else 0
 
     def _commit_key(self, key: str, clock: float, window_seconds: float, recorded: int) -> None:
         """Drop the key's calls that left the window, add `recorded` calls at `clock`."""
-        with self._lock:
-            calls = self._calls.setdefault(key, [])
-            del calls[: bisect_right(calls, clock - window_seconds)]
-            calls.extend([clock] * recorded)
-            self._clocks[key] = clock
-            self._idle_after[key] = clock + window_seconds
-            if not calls:
-                del self._calls[key]
+        calls = self._calls.setdefault(key, [])
+        del calls[: bisect_right(calls, clock - window_seconds)]
+        calls.extend([clock] * recorded)
+        self._clocks[key] = clock
+        self._idle_after[key] = clock + window_seconds
+        if not calls:
+            del self._calls[key]
 
-    def _sweep_idle_keys(self, now: float) -> None:
-        """In every `SWEEP_EVERY`-th window, forget keys idle for their window plus the grace."""
+    # -- budgets ------------------------------------------------------------------------------
+
+    def _spent(self, key: str, start: datetime, end: datetime) -> tuple[int, int]:
+        """Sum and count of the key's usage in `[start, end)`: whole days, then the edges."""
+        days = self._usage_days.get(key)
+        if not days:
+            return 0, 0
+        split = split_period(start, end)
+        spent = count = 0
+        span = (split.end_day - split.first_day).days
+        if span <= len(days):
+            whole = (days.get(split.first_day + timedelta(days=i)) for i in range(span))
+        else:
+            whole = (d for day, d in days.items() if split.first_day <= day < split.end_day)
+        for day in whole:
+            if day is not None:
+                spent += day.amount
+                count += len(day.records)
+        for edge_start, edge_end in (split.head, split.tail):
+            if edge_start >= edge_end:
+                continue
+            for day_key in {edge_start.date(), (edge_end - timedelta(microseconds=1)).date()}:
+                day = days.get(day_key)
+                for usage in day.records if day is not None else ():
+                    if edge_start <= cast(datetime, usage.created_at) < edge_end:
+                        spent += usage.amount
+                        count += 1
+        return spent, count
+
+    def _reserved(self, key: str, now: datetime) -> int:
+        """Sum of the key's holds alive at `now`."""
+        holds = (self._holds[i] for i in self._held_by_key.get(key, {}))
+        return sum(h.amount for h in holds if h.expires_at > now)
+
+    def _put_hold(self, hold: ReservationRecord) -> None:
+        self._holds[hold.id] = hold
+        self._held_by_key.setdefault(hold.key, {})[hold.id] = None
+
+    def _put_usage(self, usage: UsageRecord) -> None:
+        self._usage[usage.id] = usage
+        days = self._usage_days.setdefault(usage.key, {})
+        day = days.get(day_of(cast(datetime, usage.created_at)))
+        if day is None:
+            day = days[day_of(cast(datetime, usage.created_at))] = _Day()
+        day.amount += usage.amount
+        day.records.append(usage)
+        if usage.reservation_id is not None:
+            self._usage_by_hold[usage.reservation_id] = usage.id
+
+    def _close_hold(
+        self,
+        hold: ReservationRecord,
+        status: ReservationStatus,
+        at: datetime | None,
+        usage_id: str | None,
+    ) -> None:
+        self._holds[hold.id] = dataclasses.replace(
+            hold, status=status, closed_at=at, usage_id=usage_id
+        )
+        held = self._held_by_key.get(hold.key)
+        if held is not None:
+            held.pop(hold.id, None)
+            if not held:
+                del self._held_by_key[hold.key]
+
+    def settle(
+        self,
+        reservation_id: str,
+        actual_amount: int,
+        *,
+        now: datetime | float | None = None,
+        **usage_fields: object,
+    ) -> UsageRecord:
+        """Book a hold: write its usage record and mark it settled, at once."""
+        amount = check_amount(actual_amount, "settle actual_amount")
+        fields = check_settle_fields(usage_fields)
+        _, moment = as_moment(now)
         with self._lock:
-            self._windows += 1
-            if self._windows % SWEEP_EVERY != 1:
-                return
-            before = now - PRUNE_GRACE_SECONDS
-            for key in [k for k, idle_after in self._idle_after.items() if idle_after <= before]:
-                self._calls.pop(key, None)
-                self._clocks.pop(key, None)
-                del self._idle_after[key]
+            self._check_not_in_transaction()
+            hold = self._holds.get(reservation_id)
+            if hold is None or hold.status is ReservationStatus.SETTLED:
+                usage_id = self._usage_by_hold.get(reservation_id)
+                if usage_id is None:
+                    raise RecordNotFound(
+                        f"cannot settle reservation {reservation_id}: there is no such hold "
+                        "(a typo, or another store?); book the cost with record_usage instead"
+                    )
+                return _copy(self._usage[usage_id])
+            if hold.status is ReservationStatus.RELEASED:
+                raise StorageError(
+                    f"cannot settle reservation {reservation_id}: it was released at "
+                    f"{hold.closed_at}; book the cost with record_usage instead"
+                )
+            usage = settled_usage(hold, amount, fields, moment)
+            self._put_usage(usage)
+            self._close_hold(hold, ReservationStatus.SETTLED, moment, usage.id)
+            return _copy(usage)
+
+    def release(self, reservation_id: str, *, now: datetime | float | None = None) -> bool:
+        """Release a hold; True if it was held, False if already settled, released or expired."""
+        _, moment = as_moment(now)
+        with self._lock:
+            self._check_not_in_transaction()
+            hold = self._holds.get(reservation_id)
+            if hold is None:
+                if reservation_id in self._usage_by_hold:
+                    return False
+                raise RecordNotFound(f"cannot release reservation {reservation_id}: no such hold")
+            if hold.status is not ReservationStatus.HELD:
+                return False
+            self._close_hold(hold, ReservationStatus.RELEASED, moment, None)
+            return True
+
+    def get_reservation(
+        self, reservation_id: str, *, now: datetime | float | None = None
+    ) -> ReservationRecord | None:
+        """Return a hold, or None; a hold still held past its expiry (at `now`) reads expired."""
+        _, moment = as_moment(now)
+        with self._lock:
+            hold = self._holds.get(reservation_id)
+            return reported(_copy(hold), moment) if hold is not None else None
+
+    def record_usage(self, record: UsageRecord) -> UsageRecord:
+        """Book spending that had no hold; returns the stored copy."""
+        stored = prepare_usage(record, utcnow())
+        if stored.reservation_id is not None:
+            raise StorageError(
+                f"usage {stored.id} names reservation {stored.reservation_id}: book a hold with "
+                "settle(reservation_id, amount), record_usage is for spending without one"
+            )
+        with self._lock:
+            self._check_not_in_transaction()
+            if stored.id in self._usage:
+                raise StorageError(f"cannot record usage {stored.id}: that id is already stored")
+            self._put_usage(stored)
+        return _copy(stored)
+
+    def list_usage(
+        self,
+        key: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[UsageRecord]:
+        """Return usage records, newest first; `since` inclusive, `until` exclusive."""
+        start, end = as_utc(since), as_utc(until)
+        wanted = {
+            "org_id": org_id,
+            "user_id": user_id,
+            "provider": provider,
+            "model": model,
+        }
+        with self._lock:
+            candidates: Iterable[UsageRecord]
+            if key is not None:
+                days = self._usage_days.get(key, {}).values()
+                candidates = (usage for day in days for usage in day.records)
+            else:
+                candidates = self._usage.values()
+            found = [
+                u
+                for u in candidates
+                if all(v is None or getattr(u, f) == v for f, v in wanted.items())
+                and (start is None or cast(datetime, u.created_at) >= start)
+                and (end is None or cast(datetime, u.created_at) < end)
+            ]
+            found.sort(key=lambda u: (u.created_at, u.id), reverse=True)
+            return _page(found, limit, offset)
+
+    def usage_totals(
+        self,
+        key: str,
+        period_start: datetime,
+        period_end: datetime,
+        *,
+        now: datetime | float | None = None,
+    ) -> UsageTotals:
+        """Return the key's usage in the period (sum, count) and its live holds at `now`."""
+        check_key(key, "budget")
+        start, end = check_period(period_start, period_end)
+        _, moment = as_moment(now)
+        with self._lock:
+            spent, count = self._spent(key, start, end)
+            return {"spent": spent, "count": count, "reserved": self._reserved(key, moment)}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def clear(self) -> None:
         """Delete every record of every kind."""
         with self._lock:
+            self._check_not_in_transaction()
             self._reset()
 
 
-class _MemoryWindow(LockedWindow):
-    """A rate-limit window over `InMemoryStorage`; changes apply only when the block succeeds."""
+# -- checks shared by the store's own writes and its transactions ------------------------------
+# A refused write raises before anything changes; in a transaction it also marks it failed, as
+# the database does on SQL.
 
-    def __init__(
-        self, store: InMemoryStorage, keys: tuple[str, ...], window_seconds: float, now: float
-    ) -> None:
-        super().__init__(keys, window_seconds, now)
+
+def _accept_execution(
+    stored: ExecutionRecord, find: Callable[[str], ExecutionRecord | None]
+) -> None:
+    """Check an execution's parent exists; keep the `created_at` of an execution it replaces."""
+    parent = stored.parent_id
+    if parent is not None and parent != stored.id and find(parent) is None:
+        raise RecordNotFound(
+            f"cannot save execution {stored.id}: its parent execution {parent} does not exist"
+        )
+    existing = find(stored.id)
+    if existing is not None:
+        stored.created_at = existing.created_at
+
+
+def _accept_snapshot(
+    stored: SnapshotRecord, has_execution: Callable[[str], bool], taken: Callable[[str], bool]
+) -> None:
+    """Check a snapshot's execution exists and its id is new."""
+    if not has_execution(stored.execution_id):
+        raise RecordNotFound(
+            f"cannot save snapshot {stored.id}: execution {stored.execution_id} does not exist "
+            "(save the execution first, or it was deleted)"
+        )
+    if taken(stored.id):
+        raise StorageError(f"cannot save snapshot {stored.id}: that id is already stored")
+
+
+def _accept_event(
+    stored: EventRecord, has_execution: Callable[[str], bool], taken: Callable[[str], bool]
+) -> None:
+    """Check an event's execution (if any) exists and its id is new."""
+    if stored.execution_id is not None and not has_execution(stored.execution_id):
+        raise RecordNotFound(
+            f"cannot save event {stored.id}: execution {stored.execution_id} does not exist "
+            "(save the execution first, or it was deleted)"
+        )
+    if taken(stored.id):
+        raise StorageError(f"cannot save event {stored.id}: that id is already stored")
+
+
+def _seal_next(prepared: AuditRecord, stamped: bool, head: tuple[int, str]) -> AuditRecord:
+    """Seal an audit record after the chain's `head` (seq, hash); unstamped ones get the time."""
+    if not stamped:
+        prepared.timestamp = utcnow()  # taken under the lock: time follows the chain
+    return seal(prepared, head[0] + 1, head[1])
+
+
+class _Day:
+    """A budget key's usage on one UTC day: the records and their sum."""
+
+    __slots__ = ("amount", "records")
+
+    def __init__(self) -> None:
+        self.amount = 0
+        self.records: list[UsageRecord] = []
+
+
+class _ThreadState(threading.local):
+    """Per thread: whether it is inside one of this store's transactions."""
+
+    in_transaction = False
+
+
+def _nested_write_error() -> StorageError:
+    return StorageError(
+        "this thread is inside store.transaction() (or a rate_limit_window/budget_window) and "
+        "called one of the store's write methods, which would not be part of the transaction. "
+        "Write through the transaction object instead (tx.save_execution, ...), or after the "
+        "block"
+    )
+
+
+class _MemoryTransaction(LockedTransaction):
+    """A unit of work over `InMemoryStorage`, under the store's lock for its whole block.
+
+    Writes are checked when they are made (so errors surface at the call, as on SQL) and buffered;
+    `apply` applies them, in order, when the block succeeded.
+    """
+
+    def __init__(self, store: InMemoryStorage, plan: TransactionPlan) -> None:
+        super().__init__(plan)
         self._store = store
+        self._ops: list[Callable[[], None]] = []
         self._clocks: dict[str, float] = {}
         self._recorded: dict[str, int] = {}
+        self._holds: list[ReservationRecord] = []
+        self._executions: dict[str, ExecutionRecord] = {}
+        self._snapshot_ids: set[str] = set()
+        self._event_ids: set[str] = set()
+        self._audit_head: tuple[int, str] | None = None
+
+    # -- rate limits --------------------------------------------------------------------------
 
     def _clock(self, key: str) -> float:
         clock = self._clocks.get(key)
@@ -446,18 +784,111 @@ class _MemoryWindow(LockedWindow):
         return clock
 
     def count(self, key: str) -> int:
-        """Return how many calls are recorded for `key` in the window, including this block's."""
-        self.check(key)
-        cutoff = self._clock(key) - self.window_seconds
+        """Return how many calls are recorded for `key` in its window, including this block's."""
+        window = self.window_of(key)
+        cutoff = self._clock(key) - window
         return self._store._count_calls(key, cutoff) + self._recorded.get(key, 0)
 
     def record(self, key: str) -> None:
         """Record one call for `key` at `now` (or at the key's clock, if that is later)."""
-        self.check(key)
+        self.window_of(key)
         self._clock(key)
         self._recorded[key] = self._recorded.get(key, 0) + 1
 
-    def commit(self) -> None:
-        """Apply the window (called by the store when the block succeeded)."""
+    # -- budgets ------------------------------------------------------------------------------
+
+    def facts(self, key: str, period_start: datetime, period_end: datetime) -> BudgetFacts:
+        """Return `{"spent", "reserved"}` of `key`: usage in the period, live holds at `now`."""
+        self.check_budget_key(key)
+        start, end = check_period(period_start, period_end)
+        spent, _ = self._store._spent(key, start, end)
+        reserved = self._store._reserved(key, self.now_utc)
+        reserved += sum(h.amount for h in self._holds if h.key == key)
+        return {"spent": spent, "reserved": reserved}
+
+    def reserve(
+        self,
+        key: str,
+        amount: int,
+        ttl_seconds: float,
+        execution_id: str | None = None,
+        *,
+        currency: str = "USD",
+    ) -> str:
+        """Hold `amount` on `key` until `now + ttl_seconds`; return the hold's id."""
+        self.check_budget_key(key)
+        hold = new_hold(key, amount, ttl_seconds, execution_id, currency, self.now_utc)
+        self._holds.append(hold)
+        return hold.id
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _find_execution(self, execution_id: str) -> ExecutionRecord | None:
+        found = self._executions.get(execution_id)
+        return found if found is not None else self._store._executions.get(execution_id)
+
+    def _has_execution(self, execution_id: str) -> bool:
+        return self._find_execution(execution_id) is not None
+
+    def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Insert or replace an execution; an existing execution keeps its `created_at`."""
+        self.check_open()
+        stored = prepare_execution(record, utcnow())
+        try:
+            _accept_execution(stored, self._find_execution)
+        except StorageError as error:
+            raise self.fail(error) from None
+        self._executions[stored.id] = stored
+        self._ops.append(lambda: self._store._put_execution(stored))
+        return _copy(stored)
+
+    def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Store a state snapshot of an execution saved before or in this transaction."""
+        self.check_open()
+        stored = prepare_snapshot(record, utcnow())
+        taken = self._store._snapshots
+        try:
+            _accept_snapshot(
+                stored, self._has_execution, lambda i: i in self._snapshot_ids or i in taken
+            )
+        except StorageError as error:
+            raise self.fail(error) from None
+        self._snapshot_ids.add(stored.id)
+        self._ops.append(lambda: self._store._put_snapshot(stored))
+        return _copy(stored)
+
+    def save_event(self, record: EventRecord) -> EventRecord:
+        """Persist an event; its `execution_id`, when set, must name an existing execution."""
+        self.check_open()
+        stored = prepare_event(record, utcnow())
+        taken = self._store._events
+        try:
+            _accept_event(stored, self._has_execution, lambda i: i in self._event_ids or i in taken)
+        except StorageError as error:
+            raise self.fail(error) from None
+        self._event_ids.add(stored.id)
+        self._ops.append(lambda: self._store._put_event(stored))
+        return _copy(stored)
+
+    def append_audit_record(self, record: AuditRecord) -> AuditRecord:
+        """Append a record to the hash chain (applied when the block exits)."""
+        self.check_open()
+        stamped = record.timestamp is not None
+        prepared = prepare_audit(record, utcnow())
+        sealed = _seal_next(prepared, stamped, self._audit_head or self._store._audit_head())
+        self._audit_head = (cast(int, sealed.seq), cast(str, sealed.hash))
+        self._ops.append(lambda: self._store._put_audit(sealed))
+        return _copy(sealed)
+
+    # -- commit -------------------------------------------------------------------------------
+
+    def apply(self) -> None:
+        """Apply the transaction (called by the store when the block succeeded)."""
+        store = self._store
+        for op in self._ops:
+            op()
+        for hold in self._holds:
+            store._put_hold(hold)
         for key, clock in self._clocks.items():
-            self._store._commit_key(key, clock, self.window_seconds, self._recorded.get(key, 0))
+            window = self.plan.windows[key]
+            store._commit_key(key, clock, window, self._recorded.get(key, 0))

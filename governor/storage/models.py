@@ -9,11 +9,13 @@ A schema change here needs a new revision in `governor/storage/migrations/versio
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Date,
     DateTime,
     Dialect,
     Double,
@@ -61,6 +63,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: `json.dumps(value, ensure_ascii=False, allow_nan=False)`, without building an encoder per call.
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 class JSONDocument(TypeDecorator[Any]):
     """A JSON column: SQLAlchemy `JSON` (SQL NULL for None); on SQLite, JSON text in a TEXT column.
 
@@ -80,7 +86,7 @@ class JSONDocument(TypeDecorator[Any]):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if dialect.name == "sqlite" and value is not None:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return _JSON_TEXT.encode(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
@@ -218,3 +224,78 @@ class RateLimitCallRow(Base):
     at: Mapped[float] = mapped_column(Double)
 
     __table_args__ = (Index("ix_governor_rate_limit_calls_key_at", "key", "at"),)
+
+
+class BudgetUsageRow(Base):
+    """One entry of the budget ledger (`UsageRecord`): micro-units spent under a budget key.
+
+    No foreign keys: the ledger outlives executions, and usage reported by clients has none.
+    `(key, created_at, amount)` answers a key's spending in a period from the index alone.
+    `reservation_id` is unique, so a hold is booked at most once even by racing settles.
+    """
+
+    __tablename__ = "governor_budget_usage"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    execution_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    reservation_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    provider: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str | None] = mapped_column(String(255))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_type: Mapped[str | None] = mapped_column(String(32))
+    metadata_: Mapped[Any] = mapped_column("metadata", JSONDocument)
+
+    __table_args__ = (
+        Index("ix_governor_budget_usage_key_created", "key", "created_at", "amount"),
+        Index("ix_governor_budget_usage_org_created", "org_id", "created_at"),
+    )
+
+
+class BudgetDailyTotalRow(Base):
+    """A budget key's usage on one UTC day: sum and count of its `governor_budget_usage` rows.
+
+    Kept in the same transaction as every usage insert, so a key's spending in a month is at
+    most 31 of these rows plus the usage rows of the partial days at the period's edges (none
+    for `month_period`), however many calls the month had.
+    """
+
+    __tablename__ = "governor_budget_daily_totals"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class BudgetReservationRow(Base):
+    """A budget hold (`ReservationRecord`): counts while `held` and `expires_at` is ahead.
+
+    `(key, expires_at)` finds a key's live holds (the recent rows only); `(status, expires_at)`
+    lets the sweep find holds that expired, and finished ones past their retention.
+    """
+
+    __tablename__ = "governor_budget_reservations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    execution_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    usage_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_governor_budget_reservations_key_expires", "key", "expires_at"),
+        Index("ix_governor_budget_reservations_status_expires", "status", "expires_at"),
+    )

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from governor.errors import StorageError
 
@@ -162,3 +162,107 @@ class AuditRecord:
     hash: str | None = None
     #: When the body was erased by `redact_audit_records`; None while the body is intact.
     redacted_at: datetime | None = None
+
+
+# -- budgets ------------------------------------------------------------------------------------
+#
+# Amounts are whole numbers of micro-units of their currency (1 USD = 1_000_000), as in the Rego
+# rule `governor.policies.budget`; floats are refused (`InvalidAmount`), never rounded.
+
+
+class ReservationStatus(StrEnum):
+    """Where a budget hold is: counting (`held`) or done (`settled`, `released`, `expired`)."""
+
+    HELD = "held"
+    SETTLED = "settled"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One entry of the budget ledger: `amount` micro-units spent under the budget `key`.
+
+    `key` names the budget (e.g. `"org-1:user-7"`). A record booked by `settle` carries the
+    `reservation_id` it settled; `record_usage` books spending that had no reservation. The
+    optional fields describe the spending for analytics (what the GovernsAI usage endpoint takes);
+    anything else goes in `metadata`.
+    """
+
+    key: str
+    amount: int
+    currency: str = "USD"
+    id: str = field(default_factory=new_id)
+    #: When the spending happened (the period it counts in); the store's clock if unset.
+    created_at: datetime | None = None
+    execution_id: str | None = None
+    correlation_id: str | None = None
+    #: Set by `settle`; `record_usage` refuses it.
+    reservation_id: str | None = None
+    org_id: str | None = None
+    user_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    #: "internal" or "external" in the GovernsAI protocol; free text here.
+    cost_type: str | None = None
+    metadata: dict[str, JSONValue] = field(default_factory=dict)
+
+
+#: Fields of `UsageRecord` that `settle(reservation_id, amount, **fields)` accepts.
+SETTLE_USAGE_FIELDS = frozenset(
+    {
+        "currency",
+        "execution_id",
+        "correlation_id",
+        "org_id",
+        "user_id",
+        "provider",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost_type",
+        "metadata",
+    }
+)
+
+
+@dataclass(slots=True)
+class ReservationRecord:
+    """A hold of `amount` micro-units on the budget `key`, counting until `expires_at`.
+
+    Made by `Transaction.reserve`; ends settled (`usage_id` names the usage record written),
+    released, or expired. A hold still `held` past `expires_at` no longer counts, and is reported
+    as `expired` by `get_reservation` even before the store's sweep marks it so.
+    """
+
+    key: str
+    amount: int
+    expires_at: datetime
+    currency: str = "USD"
+    status: ReservationStatus = ReservationStatus.HELD
+    execution_id: str | None = None
+    id: str = field(default_factory=new_id)
+    created_at: datetime | None = None
+    #: When it was settled, released or expired; None while held.
+    closed_at: datetime | None = None
+    usage_id: str | None = None
+
+
+class BudgetFacts(TypedDict):
+    """The facts of one budget key that the Rego rule `budget` needs besides limit and estimate.
+
+    `spent`: usage recorded in the period; `reserved`: holds alive at the transaction's `now`.
+    """
+
+    spent: int
+    reserved: int
+
+
+class UsageTotals(TypedDict):
+    """What `usage_totals` returns: usage in a period (sum and count) and live holds now."""
+
+    spent: int
+    count: int
+    reserved: int

@@ -4,18 +4,24 @@ How exactness is kept:
 - **SQLite**: WAL, `busy_timeout`, `foreign_keys=ON` on every connection; pysqlite's own BEGIN is
   switched off (`isolation_level = None`) and the engine emits `BEGIN` for reads and
   `BEGIN IMMEDIATE` for every write transaction (SQLAlchemy's documented recipe), so a transaction
-  that reads then writes (the audit chain head, a rate-limit count) holds the database's write lock
-  from its first statement, across every process sharing the file. Writers in one process also
-  queue on a lock per file first, so threads wait in order instead of polling the busy handler.
+  that reads then writes (the audit chain head, a rate-limit count, a budget's facts) holds the
+  database's write lock from its first statement, across every process sharing the file. Writers
+  in one process also queue on a lock per file first, so threads wait in order instead of polling
+  the busy handler.
 - **PostgreSQL** (`postgresql+psycopg://...`): READ COMMITTED, and `pg_advisory_xact_lock` on a
-  stable 64-bit hash of each rate-limit key (sorted, so two windows never deadlock) or of the audit
-  chain, released at commit.
+  stable 64-bit hash of each rate-limit and budget key (sorted, so two transactions never
+  deadlock) and, from its first append, of the audit chain; all released at commit. A budget's
+  facts are one statement (one snapshot), so a `settle` committing meanwhile, which swaps a hold
+  for a usage record without the key's lock, is seen entirely or not at all.
 - `claim_execution` is one `UPDATE ... WHERE id = :id AND status = :from`: exactly one claimer
-  sees a row change.
+  sees a row change; `settle` locks the hold's row (`FOR UPDATE`) and the usage table's unique
+  `reservation_id` backs it up, so a hold is booked once.
 
-Statements are SQLAlchemy Core on short `with engine.connect() as conn, conn.begin():`
-transactions over the tables of `governor.storage.models`: these methods run on the path of every
-governed call, and the ORM unit of work would only add overhead to single-statement writes.
+Every write is one `transaction()` (`_SQLTransaction`): the store's own `save_*` and
+`append_audit_record` are one-call transactions, so there is one implementation of each write.
+Statements are SQLAlchemy Core, built once, on short `with engine.connect() as conn,
+conn.begin():` transactions over the tables of `governor.storage.models`: these methods run on the
+path of every governed call, and the ORM unit of work would only add overhead.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -56,6 +62,18 @@ from sqlalchemy.pool import StaticPool
 
 from governor.errors import ConfigurationError, RecordNotFound, StorageError
 from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal
+from governor.storage._budget import (
+    RESERVATION_RETENTION_SECONDS,
+    check_amount,
+    check_period,
+    check_settle_fields,
+    day_of,
+    new_hold,
+    prepare_usage,
+    reported,
+    settled_usage,
+    split_period,
+)
 from governor.storage._migrate import upgrade_to_head
 from governor.storage._prepare import (
     prepare_audit,
@@ -64,16 +82,20 @@ from governor.storage._prepare import (
     prepare_execution,
     prepare_snapshot,
 )
-from governor.storage._window import (
-    PRUNE_GRACE_SECONDS,
-    SWEEP_BATCH,
-    SWEEP_EVERY,
-    LockedWindow,
-    prepare_window,
+from governor.storage._raw import RawStatement, wrap_dbapi_error
+from governor.storage._transaction import (
+    LockedTransaction,
+    TransactionPlan,
+    as_moment,
+    prepare_transaction,
 )
-from governor.storage.base import RateLimitWindow, StorageBackend
+from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_BATCH, SWEEP_EVERY, check_key
+from governor.storage.base import StorageBackend, Transaction
 from governor.storage.models import (
     AuditRow,
+    BudgetDailyTotalRow,
+    BudgetReservationRow,
+    BudgetUsageRow,
     EventRow,
     ExecutionRow,
     RateLimitCallRow,
@@ -83,10 +105,15 @@ from governor.storage.models import (
 )
 from governor.storage.records import (
     AuditRecord,
+    BudgetFacts,
     EventRecord,
     ExecutionRecord,
     ExecutionStatus,
+    ReservationRecord,
+    ReservationStatus,
     SnapshotRecord,
+    UsageRecord,
+    UsageTotals,
     as_status,
     as_utc,
     utcnow,
@@ -105,6 +132,9 @@ _EVENTS = cast(Table, EventRow.__table__)
 _AUDIT = cast(Table, AuditRow.__table__)
 _CALLS = cast(Table, RateLimitCallRow.__table__)
 _KEYS = cast(Table, RateLimitKeyRow.__table__)
+_USAGE = cast(Table, BudgetUsageRow.__table__)
+_HOLDS = cast(Table, BudgetReservationRow.__table__)
+_DAILY = cast(Table, BudgetDailyTotalRow.__table__)
 
 # Statements on the path of every governed call are built once: building a statement and its
 # cache key costs more than running it on SQLite. Bind names start with `b_`, because SQLAlchemy
@@ -141,6 +171,96 @@ _DELETE_KEY = delete(_KEYS).where(_KEYS.c.key == bindparam("b_key"))
 _ADVISORY_LOCK = select(func.pg_advisory_xact_lock(sql_cast(bindparam("b_lock"), BigInteger)))
 _TRY_ADVISORY_LOCK = select(
     func.pg_try_advisory_xact_lock(sql_cast(bindparam("b_lock"), BigInteger))
+)
+
+_HELD = ReservationStatus.HELD.value
+_FINISHED = [s.value for s in ReservationStatus if s is not ReservationStatus.HELD]
+# A key's spending in a period (whole days from the daily totals, the partial days at the edges
+# from the usage rows: see `_budget.split_period`) and its live holds, in one statement: one
+# snapshot on PostgreSQL.
+
+
+def _edge(column: Any, edge: str) -> Any:
+    return (
+        select(column)
+        .where(
+            _USAGE.c.key == bindparam("b_key"),
+            _USAGE.c.created_at >= bindparam(f"b_{edge}_start", type_=UTCDateTime()),
+            _USAGE.c.created_at < bindparam(f"b_{edge}_end", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+
+
+def _whole_days(column: Any) -> Any:
+    return (
+        select(func.coalesce(func.sum(column), 0))
+        .where(
+            _DAILY.c.key == bindparam("b_key"),
+            _DAILY.c.day >= bindparam("b_first_day"),
+            _DAILY.c.day < bindparam("b_end_day"),
+        )
+        .scalar_subquery()
+    )
+
+
+_SPENT = (
+    _whole_days(_DAILY.c.amount)
+    + _edge(func.coalesce(func.sum(_USAGE.c.amount), 0), "head")
+    + _edge(func.coalesce(func.sum(_USAGE.c.amount), 0), "tail")
+)
+_USAGE_COUNT = (
+    _whole_days(_DAILY.c.count)
+    + _edge(func.count(_USAGE.c.id), "head")
+    + _edge(func.count(_USAGE.c.id), "tail")
+)
+_LIVE_HOLDS = (
+    select(func.coalesce(func.sum(_HOLDS.c.amount), 0))
+    .where(
+        _HOLDS.c.key == bindparam("b_key"),
+        _HOLDS.c.expires_at > bindparam("b_now", type_=UTCDateTime()),
+        _HOLDS.c.status == _HELD,
+    )
+    .scalar_subquery()
+)
+_FACTS = select(_SPENT, _LIVE_HOLDS)
+_TOTALS = select(_SPENT, _USAGE_COUNT, _LIVE_HOLDS)
+
+
+def _period_params(key: str, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+    split = split_period(start, end)
+    return {
+        "b_key": key,
+        "b_first_day": split.first_day,
+        "b_end_day": split.end_day,
+        "b_head_start": split.head[0],
+        "b_head_end": split.head[1],
+        "b_tail_start": split.tail[0],
+        "b_tail_end": split.tail[1],
+        "b_now": now,
+    }
+
+
+_INSERT_HOLD = insert(_HOLDS)
+_INSERT_USAGE = insert(_USAGE)
+_GET_HOLD = select(_HOLDS).where(_HOLDS.c.id == bindparam("b_id"))
+_USAGE_OF_HOLD = select(_USAGE).where(_USAGE.c.reservation_id == bindparam("b_id"))
+_CLOSE_HOLD = (
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        closed_at=bindparam("b_at", type_=UTCDateTime()),
+        usage_id=bindparam("b_usage"),
+    )
+)
+_RELEASE_HOLD = (
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("b_id"), _HOLDS.c.status == _HELD)
+    .values(
+        status=ReservationStatus.RELEASED.value,
+        closed_at=bindparam("b_at", type_=UTCDateTime()),
+    )
 )
 
 
@@ -231,6 +351,7 @@ class SQLStorage(StorageBackend):
                 f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}"
             )
         self._busy_timeout = busy_timeout
+        self._local = _ThreadState()
         self._windows = 0
         self._sweep_guard = threading.Lock()
         self._sqlite_file: str | None = None
@@ -245,8 +366,8 @@ class SQLStorage(StorageBackend):
             options.setdefault("isolation_level", "READ COMMITTED")
             self._engine = create_engine(self._url, **options)
         self._write_engine = self._engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        self._upsert_execution = _upsert_statement(self.backend)
-        self._upsert_key = _upsert_key_statement(self.backend)
+        self._compiled = _compiled_for(self._engine.dialect)
+        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         self._update_statements: dict[frozenset[str], Any] = {}
         self._register_fork_handler()
         if migrate:
@@ -363,6 +484,8 @@ class SQLStorage(StorageBackend):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction: SQLite `BEGIN IMMEDIATE` after this process's writer lock."""
+        if self._local.in_transaction:
+            raise _nested_write_error()
         with self._write_lock, self._errors(), self._write_engine.connect() as conn, conn.begin():
             yield conn
 
@@ -372,38 +495,21 @@ class SQLStorage(StorageBackend):
         with self._read_lock, self._errors(), self._engine.connect() as conn, conn.begin():
             yield conn
 
-    def _execution_exists(self, execution_id: str) -> bool:
-        with self._read() as conn:
-            found = conn.execute(_GET_EXECUTION, {"b_id": execution_id}).first()
-        return found is not None
-
-    def _missing_or_duplicate(
-        self, error: sa_exc.IntegrityError, kind: str, record_id: str, execution_id: str | None
+    def _integrity_error(
+        self, error: sa_exc.IntegrityError, action: str, missing: str | None
     ) -> StorageError:
-        if execution_id is not None and not self._execution_exists(execution_id):
-            return RecordNotFound(
-                f"cannot save {kind} {record_id}: execution {execution_id} does not exist "
-                "(save the execution first, or it was deleted)"
-            )
-        return StorageError(f"cannot save {kind} {record_id}: {self._storage_error(error)}")
+        """Turn a constraint failure of `action` into a missing record (foreign key) or else."""
+        detail = str(getattr(error, "orig", None) or error).lower()
+        if missing is not None and "foreign key" in detail:
+            return RecordNotFound(f"cannot {action}: {missing}")
+        return StorageError(f"cannot {action}: {self._storage_error(error)}")
 
     # -- executions ---------------------------------------------------------------------------
 
     def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
         """Insert or replace an execution; an existing execution keeps its `created_at`."""
-        stored = prepare_execution(record, utcnow())
-        try:
-            with self._write() as conn:
-                result = conn.execute(self._upsert_execution, _execution_values(stored))
-                stored.created_at = result.scalar_one()
-        except StorageError as error:
-            cause = error.__cause__
-            if isinstance(cause, sa_exc.IntegrityError) and stored.parent_id is not None:
-                raise self._missing_or_duplicate(
-                    cause, "execution", stored.id, stored.parent_id
-                ) from cause
-            raise
-        return stored
+        with self.transaction() as transaction:
+            return transaction.save_execution(record)
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution with this id, or None."""
@@ -423,16 +529,14 @@ class SQLStorage(StorageBackend):
             stmt = self._update_statements.setdefault(columns, _update_statement(columns))
         params = {f"b_{name}": value for name, value in values.items()}
         params["b_id"] = execution_id
-        try:
-            with self._write() as conn:
+        parent = values.get("parent_id")
+        missing = f"its parent execution {parent} does not exist" if parent is not None else None
+        with self._write() as conn:
+            try:
                 row = conn.execute(stmt, params).first()
-        except StorageError as error:
-            cause = error.__cause__
-            if isinstance(cause, sa_exc.IntegrityError) and values.get("parent_id") is not None:
-                raise self._missing_or_duplicate(
-                    cause, "execution", execution_id, values["parent_id"]
-                ) from cause
-            raise
+            except sa_exc.IntegrityError as error:
+                action = f"update execution {execution_id}"
+                raise self._integrity_error(error, action, missing) from error
         if row is None:
             raise RecordNotFound(f"cannot update execution {execution_id}: it does not exist")
         return _execution_record(row)
@@ -487,17 +591,8 @@ class SQLStorage(StorageBackend):
 
     def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
         """Store a state snapshot of an existing execution."""
-        stored = prepare_snapshot(record, utcnow())
-        try:
-            with self._write() as conn:
-                conn.execute(_INSERT_SNAPSHOT, _snapshot_values(stored))
-        except StorageError as error:
-            if isinstance(error.__cause__, sa_exc.IntegrityError):
-                raise self._missing_or_duplicate(
-                    error.__cause__, "snapshot", stored.id, stored.execution_id
-                ) from error.__cause__
-            raise
-        return stored
+        with self.transaction() as transaction:
+            return transaction.save_snapshot(record)
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotRecord | None:
         """Return the snapshot with this id, or None."""
@@ -519,17 +614,8 @@ class SQLStorage(StorageBackend):
 
     def save_event(self, record: EventRecord) -> EventRecord:
         """Persist an event; its `execution_id`, when set, must name an existing execution."""
-        stored = prepare_event(record, utcnow())
-        try:
-            with self._write() as conn:
-                conn.execute(_INSERT_EVENT, _event_values(stored))
-        except StorageError as error:
-            if isinstance(error.__cause__, sa_exc.IntegrityError):
-                raise self._missing_or_duplicate(
-                    error.__cause__, "event", stored.id, stored.execution_id
-                ) from error.__cause__
-            raise
-        return stored
+        with self.transaction() as transaction:
+            return transaction.save_event(record)
 
     def list_events(
         self,
@@ -552,18 +638,8 @@ class SQLStorage(StorageBackend):
 
     def append_audit_record(self, record: AuditRecord) -> AuditRecord:
         """Append a record to the hash chain, reading the head under the chain's lock."""
-        stamped = record.timestamp is not None
-        prepared = prepare_audit(record, utcnow())
-        with self._write() as conn:
-            if self.backend == "postgresql":
-                conn.execute(_ADVISORY_LOCK, {"b_lock": AUDIT_CHAIN_LOCK_ID})
-            head = conn.execute(_AUDIT_HEAD).first()
-            if not stamped:
-                prepared.timestamp = utcnow()  # taken under the lock: time follows the chain
-            seq, prev_hash = (head.seq + 1, head.hash) if head is not None else (1, GENESIS_HASH)
-            sealed = seal(prepared, seq, prev_hash)
-            conn.execute(_INSERT_AUDIT, _audit_values(sealed))
-        return sealed
+        with self.transaction() as transaction:
+            return transaction.append_audit_record(record)
 
     def list_audit_records(
         self,
@@ -609,50 +685,167 @@ class SQLStorage(StorageBackend):
         with self._write() as conn:
             return conn.execute(stmt).rowcount
 
-    # -- rate limits --------------------------------------------------------------------------
+    # -- units of work ------------------------------------------------------------------------
 
     @contextmanager
-    def rate_limit_window(
-        self, keys: Sequence[str], window_seconds: float, now: float
-    ) -> Iterator[RateLimitWindow]:
-        """Lock `keys` (SQLite: the write lock; PostgreSQL: advisory locks), yield the window."""
-        locked = prepare_window(keys, window_seconds, now)
-        with self._write() as conn:
-            if self.backend == "postgresql":
-                for lock_id in sorted({key_lock_id("rate_limit", key) for key in locked}):
-                    conn.execute(_ADVISORY_LOCK, {"b_lock": lock_id})
-            self._sweep_idle_keys(conn, float(now))
-            window = _SQLWindow(conn, locked, float(window_seconds), float(now))
+    def transaction(
+        self,
+        *,
+        rate_limit_keys: Mapping[str, float] | None = None,
+        budget_keys: Sequence[str] = (),
+        now: datetime | float | None = None,
+    ) -> Iterator[Transaction]:
+        """Lock the keys (SQLite: the write lock; PostgreSQL: advisory locks), yield the work."""
+        plan = prepare_transaction(rate_limit_keys, budget_keys, now)
+        if self._local.in_transaction:
+            raise _nested_write_error()
+        with self._write_lock:
+            with self._errors():
+                connection = self._engine.raw_connection()
+            self._local.in_transaction = True
+            transaction = _SQLTransaction(self, connection, plan)
             try:
-                yield window
+                transaction.begin()
+                if plan.locks_keys:
+                    transaction.lock_keys()
+                    if self._sweep_due():
+                        transaction.sweep()
+                try:
+                    yield transaction
+                finally:
+                    transaction.closed = True
+                # Reached only when the block did not raise.
+                transaction.check_commit()
+                transaction.flush()
+                transaction.commit()
+            except BaseException:
+                transaction.rollback()
+                raise
             finally:
-                window.closed = True
-            # Reached only when the block did not raise: write the keys' counts and clocks.
-            window.flush(self._upsert_key)
+                self._local.in_transaction = False
+                connection.close()
 
-    def _sweep_idle_keys(self, conn: Connection, now: float) -> None:
-        """In every `SWEEP_EVERY`-th window, delete keys idle for their window plus the grace."""
+    def _sweep_due(self) -> bool:
+        """True for the first locking transaction of the store and every `SWEEP_EVERY`-th."""
         with self._sweep_guard:
             self._windows += 1
-            due = self._windows % SWEEP_EVERY == 1
-        if not due:
-            return
-        idle = conn.execute(_IDLE_KEYS, {"b_before": now - PRUNE_GRACE_SECONDS}).scalars().all()
-        for key in idle:
-            if self.backend == "postgresql":
-                # Only keys no other window holds; our own are swept before we count them.
-                lock = {"b_lock": key_lock_id("rate_limit", key)}
-                if not conn.execute(_TRY_ADVISORY_LOCK, lock).scalar_one():
-                    continue
-            conn.execute(_DELETE_KEY_CALLS, {"b_key": key})
-            conn.execute(_DELETE_KEY, {"b_key": key})
+            return self._windows % SWEEP_EVERY == 1
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    def settle(
+        self,
+        reservation_id: str,
+        actual_amount: int,
+        *,
+        now: datetime | float | None = None,
+        **usage_fields: object,
+    ) -> UsageRecord:
+        """Book a hold: write its usage record and mark it settled in one transaction."""
+        amount = check_amount(actual_amount, "settle actual_amount")
+        fields = check_settle_fields(usage_fields)
+        _, moment = as_moment(now)
+        with self.transaction(now=moment) as transaction:
+            usage = cast(_SQLTransaction, transaction).settle_hold(reservation_id, amount, fields)
+        if usage is not None:
+            return usage
+        # Settled before (its hold may since have been swept): return that booking.
+        with self._read() as conn:
+            booked = conn.execute(_USAGE_OF_HOLD, {"b_id": reservation_id}).one()
+        return _usage_record(booked)
+
+    def release(self, reservation_id: str, *, now: datetime | float | None = None) -> bool:
+        """Release a hold; True if it was held, False if already settled, released or expired."""
+        _, moment = as_moment(now)
+        with self.transaction(now=moment) as transaction:
+            return cast(_SQLTransaction, transaction).release_hold(reservation_id)
+
+    def get_reservation(
+        self, reservation_id: str, *, now: datetime | float | None = None
+    ) -> ReservationRecord | None:
+        """Return a hold, or None; a hold still held past its expiry (at `now`) reads expired."""
+        _, moment = as_moment(now)
+        with self._read() as conn:
+            row = conn.execute(_GET_HOLD, {"b_id": reservation_id}).first()
+        return reported(_hold_record(row), moment) if row is not None else None
+
+    def record_usage(self, record: UsageRecord) -> UsageRecord:
+        """Book spending that had no hold; returns the stored copy."""
+        stored = prepare_usage(record, utcnow())
+        if stored.reservation_id is not None:
+            raise StorageError(
+                f"usage {stored.id} names reservation {stored.reservation_id}: book a hold with "
+                "settle(reservation_id, amount), record_usage is for spending without one"
+            )
+        with self.transaction() as transaction:
+            cast(_SQLTransaction, transaction).insert_usage(stored)
+        return stored
+
+    def list_usage(
+        self,
+        key: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        org_id: str | None = None,
+        user_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[UsageRecord]:
+        """Return usage records, newest first; `since` inclusive, `until` exclusive."""
+        stmt = select(_USAGE).order_by(_USAGE.c.created_at.desc(), _USAGE.c.id.desc())
+        for column, value in (
+            (_USAGE.c.key, key),
+            (_USAGE.c.org_id, org_id),
+            (_USAGE.c.user_id, user_id),
+            (_USAGE.c.provider, provider),
+            (_USAGE.c.model, model),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(_USAGE.c.created_at >= as_utc(since))
+        if until is not None:
+            stmt = stmt.where(_USAGE.c.created_at < as_utc(until))
+        with self._read() as conn:
+            return [_usage_record(row) for row in conn.execute(_page(stmt, limit, offset))]
+
+    def usage_totals(
+        self,
+        key: str,
+        period_start: datetime,
+        period_end: datetime,
+        *,
+        now: datetime | float | None = None,
+    ) -> UsageTotals:
+        """Return the key's usage in the period (sum, count) and its live holds at `now`."""
+        check_key(key, "budget")
+        start, end = check_period(period_start, period_end)
+        _, moment = as_moment(now)
+        params = _period_params(key, start, end, moment)
+        with self._read() as conn:
+            spent, count, reserved = conn.execute(_TOTALS, params).one()
+        return {"spent": int(spent), "count": int(count), "reserved": int(reserved)}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def clear(self) -> None:
         """Delete every record of every kind (for tests)."""
         with self._write() as conn:
-            for table in (_CALLS, _KEYS, _AUDIT, _EVENTS, _SNAPSHOTS, _EXECUTIONS):
+            tables = (
+                _USAGE,
+                _DAILY,
+                _HOLDS,
+                _CALLS,
+                _KEYS,
+                _AUDIT,
+                _EVENTS,
+                _SNAPSHOTS,
+                _EXECUTIONS,
+            )
+            for table in tables:
                 conn.execute(delete(table))
 
     def close(self) -> None:
@@ -660,8 +853,30 @@ class SQLStorage(StorageBackend):
         self._engine.dispose()
 
 
+class _ThreadState(threading.local):
+    """Per thread: whether it is inside one of this store's transactions."""
+
+    in_transaction = False
+
+
+def _nested_write_error() -> StorageError:
+    return StorageError(
+        "this thread is inside store.transaction() (or a rate_limit_window/budget_window) and "
+        "called one of the store's write methods: that would wait for the lock the block "
+        "holds. Write through the transaction object instead (tx.save_execution, ...), or "
+        "after the block"
+    )
+
+
+def _key_lock_ids(plan: TransactionPlan) -> list[int]:
+    """The advisory locks of a transaction's keys, sorted: every transaction takes them in order."""
+    ids = {key_lock_id("rate_limit", key) for key in plan.windows}
+    ids.update(key_lock_id("budget", key) for key in plan.budget_keys)
+    return sorted(ids)
+
+
 class _KeyState:
-    """What a window knows about one key: its count, its clock, and whether to write them."""
+    """What a transaction knows about one rate-limit key: count, clock, whether to write them."""
 
     __slots__ = ("count", "clock", "dirty")
 
@@ -671,68 +886,298 @@ class _KeyState:
         self.dirty = dirty
 
 
-class _SQLWindow(LockedWindow):
-    """A rate-limit window inside an open, locked write transaction.
+class _SQLTransaction(LockedTransaction):
+    """A unit of work on one pooled DBAPI connection, inside one locked write transaction.
 
-    Counting reads the key's row (count and clock) and deletes the calls that left the window;
-    recording inserts a call; `flush` writes the key's row back when the block succeeds.
+    Statements run at once, straight on the cursor (`governor.storage._raw`). Rate limits:
+    counting reads the key's row (count and clock) and deletes the calls that left the window;
+    recording inserts a call; `flush` writes the keys' rows back when the block succeeds.
     """
 
-    def __init__(
-        self, conn: Connection, keys: tuple[str, ...], window_seconds: float, now: float
-    ) -> None:
-        super().__init__(keys, window_seconds, now)
-        self._conn = conn
+    def __init__(self, store: SQLStorage, connection: Any, plan: TransactionPlan) -> None:
+        super().__init__(plan)
+        self._store = store
+        self._sql = store._compiled
+        self._connection = connection
+        self._cursor = connection.cursor()
+        self._sqlite = store.backend == "sqlite"
         self._states: dict[str, _KeyState] = {}
+        self._audit_head: tuple[int, str] | None = None
+
+    def _execute(
+        self,
+        statement: RawStatement,
+        values: dict[str, Any] | None = None,
+        *,
+        saving: tuple[str, str | None] | None = None,
+    ) -> Any:
+        """Run one statement; a failure marks the transaction failed (PostgreSQL aborts it).
+
+        `saving` is `(action, what is missing if a foreign key fails)`, for the error message.
+        """
+        params = statement.bind(values)
+        try:
+            self._cursor.execute(statement.sql, params)
+        except self._store._dbapi_error as error:
+            wrapped = wrap_dbapi_error(error, statement.sql, params, self._store._dbapi_error)
+            if saving is not None and isinstance(wrapped, sa_exc.IntegrityError):
+                raise self.fail(self._store._integrity_error(wrapped, *saving)) from error
+            raise self.fail(self._store._storage_error(wrapped)) from error
+        return self._cursor
+
+    def _control(self, sql: str) -> None:
+        try:
+            self._cursor.execute(sql)
+        except self._store._dbapi_error as error:
+            wrapped = wrap_dbapi_error(error, sql, (), self._store._dbapi_error)
+            raise self._store._storage_error(wrapped) from error
+
+    # -- transaction control ------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """SQLite: `BEGIN IMMEDIATE` (the file's write lock); PostgreSQL begins implicitly."""
+        if self._sqlite:
+            self._control("BEGIN IMMEDIATE")
+
+    def lock_keys(self) -> None:
+        """PostgreSQL: take the advisory locks of the keys, in sorted order."""
+        if not self._sqlite:
+            for lock_id in _key_lock_ids(self.plan):
+                self._execute(self._sql.advisory_lock, {"b_lock": lock_id})
+
+    def commit(self) -> None:
+        """Commit; a failure rolls back and raises `StorageError`."""
+        if self._sqlite:
+            self._control("COMMIT")
+            return
+        try:
+            self._connection.commit()
+        except self._store._dbapi_error as error:
+            wrapped = wrap_dbapi_error(error, "COMMIT", (), self._store._dbapi_error)
+            raise self._store._storage_error(wrapped) from error
+
+    def rollback(self) -> None:
+        """Roll back whatever was done; never raises (the caller is already failing)."""
+        try:
+            if self._sqlite:
+                if self._connection.driver_connection.in_transaction:
+                    self._cursor.execute("ROLLBACK")
+            else:
+                self._connection.rollback()
+        except Exception:  # noqa: BLE001 - the pool discards a connection it cannot reset
+            self._connection.invalidate()
+
+    def sweep(self) -> None:
+        """Delete idle rate-limit keys, mark expired holds, delete finished holds past retention."""
+        sql = self._sql
+        idle = self._execute(sql.idle_keys, {"b_before": self.now - PRUNE_GRACE_SECONDS})
+        for (key,) in idle.fetchall():
+            if not self._sqlite:
+                # Only keys no other transaction holds; our own are swept before we count them.
+                lock = {"b_lock": key_lock_id("rate_limit", key)}
+                if not self._execute(sql.try_advisory_lock, lock).fetchone()[0]:
+                    continue
+            self._execute(sql.delete_key_calls, {"b_key": key})
+            self._execute(sql.delete_key, {"b_key": key})
+        # Expire holds by the earlier of the two clocks: a caller's `now` ahead of this host's
+        # must not end holds that other callers still count.
+        moment = min(self.now_utc, utcnow())
+        self._execute(sql.expire_holds, {"b_now": moment})
+        before = moment - timedelta(seconds=RESERVATION_RETENTION_SECONDS)
+        for status in _FINISHED:
+            self._execute(sql.purge_holds, {"b_status": status, "b_before": before})
+
+    # -- rate limits --------------------------------------------------------------------------
 
     def _state(self, key: str) -> _KeyState:
+        window = self.window_of(key)
         state = self._states.get(key)
         if state is not None:
             return state
-        row = self._conn.execute(_GET_KEY, {"b_key": key}).first()
+        row = self._execute(self._sql.get_key, {"b_key": key}).fetchone()
         if row is None:
             state = _KeyState(0, self.now, dirty=False)
         else:
             stored_count, last_at = row
             clock = max(self.now, last_at)  # the key's clock never runs backwards
-            cutoff = clock - self.window_seconds
-            expired = self._conn.execute(_EXPIRE_CALLS, {"b_key": key, "b_cutoff": cutoff})
-            count = stored_count - expired.rowcount
+            cutoff = clock - window
+            params = {"b_key": key, "b_cutoff": cutoff}
+            expired = self._execute(self._sql.expire_calls, params).rowcount
+            count = stored_count - expired
             if count < 0:  # the row was edited by hand: count the calls instead
-                count = self._conn.execute(
-                    _COUNT_CALLS, {"b_key": key, "b_cutoff": cutoff}
-                ).scalar_one()
-            state = _KeyState(count, clock, dirty=expired.rowcount > 0)
+                count = self._execute(self._sql.count_calls, params).fetchone()[0]
+            state = _KeyState(count, clock, dirty=expired > 0)
         self._states[key] = state
         return state
 
     def count(self, key: str) -> int:
-        """Return how many calls are recorded for `key` in the window, including this block's."""
-        self.check(key)
+        """Return how many calls are recorded for `key` in its window, including this block's."""
         return self._state(key).count
 
     def record(self, key: str) -> None:
         """Record one call for `key` at `now` (or at the key's clock, if that is later)."""
-        self.check(key)
         state = self._state(key)
-        self._conn.execute(_INSERT_CALL, {"key": key, "at": state.clock})
+        self._execute(self._sql.insert_call, {"key": key, "at": state.clock})
         state.count += 1
         state.dirty = True
 
-    def flush(self, upsert: Any) -> None:
-        """Write the count and clock of every key this window changed."""
-        rows = [
-            {
-                "key": key,
-                "count": state.count,
-                "last_at": state.clock,
-                "expires_at": state.clock + self.window_seconds,
-            }
-            for key, state in self._states.items()
-            if state.dirty
-        ]
-        if rows:
-            self._conn.execute(upsert, rows)
+    def flush(self) -> None:
+        """Write the count and clock of every key this transaction changed."""
+        for key, state in self._states.items():
+            if state.dirty:
+                row = {
+                    "key": key,
+                    "count": state.count,
+                    "last_at": state.clock,
+                    "expires_at": state.clock + self.plan.windows[key],
+                }
+                self._execute(self._sql.upsert_key, row)
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    def facts(self, key: str, period_start: datetime, period_end: datetime) -> BudgetFacts:
+        """Return `{"spent", "reserved"}` of `key`: usage in the period, live holds at `now`."""
+        self.check_budget_key(key)
+        start, end = check_period(period_start, period_end)
+        params = _period_params(key, start, end, self.now_utc)
+        spent, reserved = self._execute(self._sql.facts, params).fetchone()
+        return {"spent": int(spent), "reserved": int(reserved)}
+
+    def reserve(
+        self,
+        key: str,
+        amount: int,
+        ttl_seconds: float,
+        execution_id: str | None = None,
+        *,
+        currency: str = "USD",
+    ) -> str:
+        """Hold `amount` on `key` until `now + ttl_seconds`; return the hold's id."""
+        self.check_budget_key(key)
+        hold = new_hold(key, amount, ttl_seconds, execution_id, currency, self.now_utc)
+        self._execute(self._sql.insert_hold, _hold_values(hold))
+        return hold.id
+
+    def settle_hold(
+        self, reservation_id: str, amount: int, fields: Mapping[str, Any]
+    ) -> UsageRecord | None:
+        """Book a hold at `now`; None if it was booked before (the caller reads that record)."""
+        self.check_open()
+        row = self._execute(self._sql.lock_hold, {"b_id": reservation_id}).fetchone()
+        if row is None or row[3] == ReservationStatus.SETTLED.value:
+            booked = self._execute(self._sql.usage_of_hold, {"b_id": reservation_id}).fetchone()
+            if booked is None:
+                raise RecordNotFound(
+                    f"cannot settle reservation {reservation_id}: there is no such hold "
+                    "(a typo, or another store?); book the cost with record_usage instead"
+                )
+            return None
+        key, held, currency, status, execution_id = row
+        if status == ReservationStatus.RELEASED.value:
+            raise StorageError(
+                f"cannot settle reservation {reservation_id}: it was released (the call failed "
+                "or was not made); book the cost with record_usage instead"
+            )
+        hold = ReservationRecord(
+            id=reservation_id,
+            key=key,
+            amount=int(held),
+            currency=currency,
+            execution_id=execution_id,
+            expires_at=self.now_utc,
+        )
+        usage = settled_usage(hold, amount, fields, self.now_utc)
+        self.insert_usage(usage)
+        params = {
+            "b_id": reservation_id,
+            "b_status": ReservationStatus.SETTLED.value,
+            "b_at": self.now_utc,
+            "b_usage": usage.id,
+        }
+        self._execute(self._sql.close_hold, params)
+        return usage
+
+    def release_hold(self, reservation_id: str) -> bool:
+        """Release a hold at `now`; True if it was held."""
+        self.check_open()
+        params = {"b_id": reservation_id, "b_at": self.now_utc}
+        if self._execute(self._sql.release_hold, params).rowcount:
+            return True
+        known = self._execute(self._sql.hold_exists, {"b_id": reservation_id}).fetchone()
+        if known is None:
+            known = self._execute(self._sql.usage_of_hold, {"b_id": reservation_id}).fetchone()
+        if known is None:
+            raise RecordNotFound(f"cannot release reservation {reservation_id}: no such hold")
+        return False
+
+    def insert_usage(self, usage: UsageRecord) -> None:
+        """Insert a checked usage record."""
+        self.check_open()
+        saving = (f"record usage {usage.id}", None)
+        self._execute(self._sql.insert_usage, _usage_values(usage), saving=saving)
+        total = {
+            "key": usage.key,
+            "day": day_of(cast(datetime, usage.created_at)),
+            "amount": usage.amount,
+            "count": 1,
+        }
+        self._execute(self._sql.add_to_daily_total, total)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Insert or replace an execution; an existing execution keeps its `created_at`."""
+        self.check_open()
+        stored = prepare_execution(record, utcnow())
+        parent = stored.parent_id
+        saving = (
+            f"save execution {stored.id}",
+            f"its parent execution {parent} does not exist" if parent is not None else None,
+        )
+        values = _execution_values(stored)
+        row = self._execute(self._sql.upsert_execution, values, saving=saving).fetchone()
+        stored.created_at = self._sql.load_datetime(row[0])
+        return stored
+
+    def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Store a state snapshot of an execution saved before or in this transaction."""
+        self.check_open()
+        stored = prepare_snapshot(record, utcnow())
+        saving = (f"save snapshot {stored.id}", _missing_execution(stored.execution_id))
+        self._execute(self._sql.insert_snapshot, _snapshot_values(stored), saving=saving)
+        return stored
+
+    def save_event(self, record: EventRecord) -> EventRecord:
+        """Persist an event; its `execution_id`, when set, must name an existing execution."""
+        self.check_open()
+        stored = prepare_event(record, utcnow())
+        missing = _missing_execution(stored.execution_id) if stored.execution_id else None
+        saving = (f"save event {stored.id}", missing)
+        self._execute(self._sql.insert_event, _event_values(stored), saving=saving)
+        return stored
+
+    def append_audit_record(self, record: AuditRecord) -> AuditRecord:
+        """Append a record to the hash chain, reading the head under the chain's lock."""
+        self.check_open()
+        stamped = record.timestamp is not None
+        prepared = prepare_audit(record, utcnow())
+        if self._audit_head is None:
+            if not self._sqlite:
+                self._execute(self._sql.advisory_lock, {"b_lock": AUDIT_CHAIN_LOCK_ID})
+            head = self._execute(self._sql.audit_head).fetchone()
+            self._audit_head = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
+        if not stamped:
+            prepared.timestamp = utcnow()  # taken under the lock: time follows the chain
+        seq, prev_hash = self._audit_head
+        sealed = seal(prepared, seq + 1, prev_hash)
+        saving = (f"append audit record {sealed.id}", None)
+        self._execute(self._sql.insert_audit, _audit_values(sealed), saving=saving)
+        self._audit_head = (seq + 1, cast(str, sealed.hash))
+        return sealed
+
+
+def _missing_execution(execution_id: str) -> str:
+    return f"execution {execution_id} does not exist (save the execution first, or it was deleted)"
 
 
 # -- statements and row <-> record --------------------------------------------------------------
@@ -750,11 +1195,113 @@ def _upsert_statement(backend: str) -> Any:
     return stmt.returning(_EXECUTIONS.c.created_at)
 
 
+def _add_to_daily_total_statement(backend: str) -> Any:
+    """INSERT a key's daily total, or add the new usage to it."""
+    stmt: Any = (sqlite_dialect if backend == "sqlite" else pg_dialect).insert(_DAILY)
+    return stmt.on_conflict_do_update(
+        index_elements=[_DAILY.c.key, _DAILY.c.day],
+        set_={
+            "amount": _DAILY.c.amount + stmt.excluded.amount,
+            "count": _DAILY.c.count + stmt.excluded.count,
+        },
+    )
+
+
 def _upsert_key_statement(backend: str) -> Any:
     """INSERT a rate-limit key's row, or replace its count, clock and expiry."""
     stmt: Any = (sqlite_dialect if backend == "sqlite" else pg_dialect).insert(_KEYS)
     replace = {name: stmt.excluded[name] for name in ("count", "last_at", "expires_at")}
     return stmt.on_conflict_do_update(index_elements=[_KEYS.c.key], set_=replace)
+
+
+def _sweep_hold_statements(backend: str) -> tuple[Any, Any]:
+    """Mark up to `SWEEP_BATCH` expired holds; delete up to as many finished holds of a status.
+
+    On PostgreSQL rows another transaction has locked (a hold being settled) are skipped.
+    """
+    expired = (
+        select(_HOLDS.c.id)
+        .where(_HOLDS.c.status == _HELD, _HOLDS.c.expires_at <= bindparam("b_now"))
+        .order_by(_HOLDS.c.expires_at)
+        .limit(SWEEP_BATCH)
+    )
+    finished = (
+        select(_HOLDS.c.id)
+        .where(
+            _HOLDS.c.status == bindparam("b_status"),
+            _HOLDS.c.expires_at <= bindparam("b_before", type_=UTCDateTime()),
+        )
+        .limit(SWEEP_BATCH)
+    )
+    if backend == "postgresql":
+        expired = expired.with_for_update(skip_locked=True)
+        finished = finished.with_for_update(skip_locked=True)
+    expire = (
+        update(_HOLDS)
+        .where(_HOLDS.c.id.in_(expired.scalar_subquery()))
+        .values(status=ReservationStatus.EXPIRED.value, closed_at=_HOLDS.c.expires_at)
+    )
+    purge = delete(_HOLDS).where(_HOLDS.c.id.in_(finished.scalar_subquery()))
+    return expire, purge
+
+
+_COMPILED: dict[tuple[str, str], _Compiled] = {}
+
+
+def _compiled_for(dialect: Any) -> _Compiled:
+    """The statements compiled for this kind of dialect, compiled once per process (~20 ms)."""
+    kind = (dialect.name, dialect.driver)
+    compiled = _COMPILED.get(kind)
+    if compiled is None:
+        compiled = _COMPILED.setdefault(kind, _Compiled(dialect, dialect.name))
+    return compiled
+
+
+class _Compiled:
+    """The statements of a unit of work, compiled once for the store's dialect (see `_raw`)."""
+
+    def __init__(self, dialect: Any, backend: str) -> None:
+        def raw(statement: Any, table: Table | None = None) -> RawStatement:
+            keys = [column.key for column in table.c] if table is not None else None
+            return RawStatement(statement, dialect, keys)
+
+        calls = [column.key for column in _CALLS.c if column.key != "id"]
+        self.get_key = raw(_GET_KEY)
+        self.expire_calls = raw(_EXPIRE_CALLS)
+        self.count_calls = raw(_COUNT_CALLS)
+        self.insert_call = RawStatement(_INSERT_CALL, dialect, calls)
+        self.upsert_key = raw(_upsert_key_statement(backend), _KEYS)
+        self.idle_keys = raw(_IDLE_KEYS)
+        self.delete_key_calls = raw(_DELETE_KEY_CALLS)
+        self.delete_key = raw(_DELETE_KEY)
+        self.advisory_lock = raw(_ADVISORY_LOCK)
+        self.try_advisory_lock = raw(_TRY_ADVISORY_LOCK)
+        self.upsert_execution = raw(_upsert_statement(backend), _EXECUTIONS)
+        self.insert_snapshot = raw(_INSERT_SNAPSHOT, _SNAPSHOTS)
+        self.insert_event = raw(_INSERT_EVENT, _EVENTS)
+        self.audit_head = raw(_AUDIT_HEAD)
+        self.insert_audit = raw(_INSERT_AUDIT, _AUDIT)
+        self.facts = raw(_FACTS)
+        self.insert_hold = raw(_INSERT_HOLD, _HOLDS)
+        self.insert_usage = raw(_INSERT_USAGE, _USAGE)
+        self.add_to_daily_total = raw(_add_to_daily_total_statement(backend), _DAILY)
+        self.lock_hold = raw(
+            select(_HOLDS.c.key, _HOLDS.c.amount, _HOLDS.c.currency, _HOLDS.c.status)
+            .add_columns(_HOLDS.c.execution_id)
+            .where(_HOLDS.c.id == bindparam("b_id"))
+            .with_for_update()
+        )
+        self.hold_exists = raw(select(_HOLDS.c.id).where(_HOLDS.c.id == bindparam("b_id")))
+        self.usage_of_hold = raw(
+            select(_USAGE.c.id).where(_USAGE.c.reservation_id == bindparam("b_id"))
+        )
+        self.close_hold = raw(_CLOSE_HOLD)
+        self.release_hold = raw(_RELEASE_HOLD)
+        expire_holds, purge_holds = _sweep_hold_statements(backend)
+        self.expire_holds = raw(expire_holds)
+        self.purge_holds = raw(purge_holds)
+        load = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+        self.load_datetime: Any = load if load is not None else (lambda value: value)
 
 
 def _update_statement(columns: frozenset[str]) -> Any:
@@ -924,4 +1471,78 @@ def _audit_record(row: Row[Any]) -> AuditRecord:
         prev_hash=m["prev_hash"],
         hash=m["hash"],
         redacted_at=m["redacted_at"],
+    )
+
+
+def _usage_values(record: UsageRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "key": record.key,
+        "amount": record.amount,
+        "currency": record.currency,
+        "created_at": record.created_at,
+        "execution_id": record.execution_id,
+        "correlation_id": record.correlation_id,
+        "reservation_id": record.reservation_id,
+        "org_id": record.org_id,
+        "user_id": record.user_id,
+        "provider": record.provider,
+        "model": record.model,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cost_type": record.cost_type,
+        "metadata": record.metadata,
+    }
+
+
+def _usage_record(row: Row[Any]) -> UsageRecord:
+    m = row._mapping
+    return UsageRecord(
+        id=m["id"],
+        key=m["key"],
+        amount=int(m["amount"]),
+        currency=m["currency"],
+        created_at=m["created_at"],
+        execution_id=m["execution_id"],
+        correlation_id=m["correlation_id"],
+        reservation_id=m["reservation_id"],
+        org_id=m["org_id"],
+        user_id=m["user_id"],
+        provider=m["provider"],
+        model=m["model"],
+        input_tokens=m["input_tokens"],
+        output_tokens=m["output_tokens"],
+        cost_type=m["cost_type"],
+        metadata=m["metadata"] if m["metadata"] is not None else {},
+    )
+
+
+def _hold_values(record: ReservationRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "key": record.key,
+        "amount": record.amount,
+        "currency": record.currency,
+        "status": record.status.value,
+        "execution_id": record.execution_id,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "closed_at": record.closed_at,
+        "usage_id": record.usage_id,
+    }
+
+
+def _hold_record(row: Row[Any]) -> ReservationRecord:
+    m = row._mapping
+    return ReservationRecord(
+        id=m["id"],
+        key=m["key"],
+        amount=int(m["amount"]),
+        currency=m["currency"],
+        status=ReservationStatus(m["status"]),
+        execution_id=m["execution_id"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        closed_at=m["closed_at"],
+        usage_id=m["usage_id"],
     )

@@ -1,11 +1,26 @@
 # The decision: the only entrypoint Python evaluates (`data.governor.decision`).
 #
-# This package decides nothing by itself. It combines the partial sets `deny`, `confirm`,
-# `redact`, `warn`, `audit_mask` and `audit_tags` of every package under data.governor.policies
-# (the standard ones and any user package `governor.policies.<name>`, found generically), and it
-# checks the input envelope (version 1, phase "pre"|"post", `policies` a list of {type, name?,
-# params?}, `facts` and `subject` objects when present). A malformed envelope is a deny with
-# reason `input.invalid:<field>`. The collection itself is in governor.lib.combine.
+# One rule whose value is the whole contract document (rego/README.md), so that an engine can
+# evaluate it as a rule (regorus `eval_rule`) rather than as a package. Nothing else is a rule
+# of package `governor`; the fields are computed in governor.lib.decision, from what
+# governor.lib.combine collects.
+#
+# It decides nothing by itself. It combines the partial sets `deny`, `confirm`, `redact`, `warn`,
+# `audit_mask` and `audit_tags` of the ACTIVE packages under data.governor.policies, and checks
+# the input envelope (version 1, phase "pre"|"post", `policies` a list of {type, name?, params?},
+# `facts` and `subject` objects when present). A malformed envelope is a deny with reason
+# `input.invalid:<field>`.
+#
+# A package contributes when input.policies names its type; audit always (its config
+# `always_mask` / `always_tags` apply without an audit policy). The seven standard packages
+# (validation, authorization, rate_limit, budget, approval, audit, precheck) are read through
+# static references; a user package `governor.policies.<name>` joins, generically, only when
+# `<name>` is the type of an entry of input.policies. A package whose type no entry names is not
+# evaluated at all.
+#
+# Speed on regorus (see rego/README.md): other packages' rules are referenced by full path, never
+# through an import alias (regorus would evaluate the whole imported package), and the common
+# case (nothing denies, confirms, warns or redacts) is the first branch of `decision`.
 #
 # Elements a package may contribute:
 #   deny, confirm, warn: {policy, type, code, message}, plus optionally `detail` (the part of the
@@ -30,60 +45,24 @@
 #   audit       {tags, mask}: sorted, unique
 #
 # Reads no data.governor.config key.
-package governor.decision
+package governor
 
-import data.governor.lib.combine
-
-decision := "deny" if {
-	count(combine.denies) > 0
-} else := "confirm" if {
-	count(combine.confirms) > 0
-} else := "redact" if {
-	count(combine.redacts) > 0
-} else := "allow"
-
-reasons := sort({combine.reason(f) | some f in (combine.denies | combine.confirms) | combine.warns})
-
-violations := [{"policy": f.policy, "type": f.type, "code": f.code, "message": f.message} |
-	some f in combine.ordered((combine.denies | combine.confirms) | combine.warns)
-]
-
-approval := {
-	"required": true,
-	"approvers": sort({a |
-		some f in combine.confirms
-		some a in _list(f.approval, "approvers")
-		is_string(a)
-	}),
-	"stages": [s | some f in combine.ordered(combine.confirms); some s in _list(f.approval, "stages")],
-	"timeout_seconds": _min_or_zero({t |
-		some f in combine.confirms
-		t := _get(f.approval, "timeout_seconds")
-		is_number(t)
-		t > 0
-	}),
-	"quorum": max({1} | {q |
-		some f in combine.confirms
-		q := _get(f.approval, "quorum")
-		is_number(q)
-	}),
+# The common case first: when nothing denies, confirms, warns or redacts, only the audit field
+# needs computing (the general branch gives the same document then).
+decision := {
+	"decision": "allow",
+	"reasons": [],
+	"violations": [],
+	"approval": data.governor.lib.decision.no_approval,
+	"redactions": [],
+	"audit": data.governor.lib.decision.audit,
 } if {
-	decision == "confirm"
-} else := {"required": false, "approvers": [], "stages": [], "timeout_seconds": 0, "quorum": 0}
-
-redactions := [{"path": k[0], "start": k[1], "end": k[2], "kind": k[3], "replacement": k[4]} |
-	some k in sort({[r.path, r.start, r.end, r.kind, r.replacement] | some r in combine.redacts})
-]
-
-audit := {"tags": sort(combine.tags), "mask": sort(combine.masks)}
-
-_list(obj, key) := obj[key] if {
-	is_object(obj)
-	is_array(obj[key])
-} else := []
-
-_get(obj, key) := obj[key] if is_object(obj)
-
-_min_or_zero(s) := min(s) if count(s) > 0
-
-else := 0
+	data.governor.lib.combine.quiet
+} else := {
+	"decision": data.governor.lib.decision.outcome,
+	"reasons": data.governor.lib.decision.reasons,
+	"violations": data.governor.lib.decision.violations,
+	"approval": data.governor.lib.decision.approval,
+	"redactions": data.governor.lib.decision.redactions,
+	"audit": data.governor.lib.decision.audit,
+}

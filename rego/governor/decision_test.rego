@@ -1,7 +1,9 @@
 package governor.decision_test
 
 # The policy packages are replaced by mocks (`with data.governor.policies as {...}`) wherever a
-# test is about combining; the envelope tests run against the real library.
+# test is about combining, with an input whose policies name every mocked package (a package
+# contributes only when input.policies names its type, audit always); the envelope tests run
+# against the real library.
 
 _ok := {"version": 1, "phase": "pre"}
 
@@ -9,8 +11,11 @@ _no_approval := {"required": false, "approvers": [], "stages": [], "timeout_seco
 
 _v(policy, type, code) := {"policy": policy, "type": type, "code": code, "message": sprintf("%s failed", [policy])}
 
+# an input whose policies name every package of pkgs
+_naming(pkgs) := {"version": 1, "phase": "pre", "policies": [{"type": name} | some name, _ in pkgs]}
+
 _decide(pkgs) := d if {
-	d := data.governor.decision with data.governor.policies as pkgs with input as {"version": 1, "phase": "pre"}
+	d := data.governor.decision with data.governor.policies as pkgs with input as _naming(pkgs)
 }
 
 # --- the envelope --------------------------------------------------------------------------------
@@ -95,7 +100,8 @@ test_input_violations_never_echo_the_input if {
 
 test_invalid_envelope_denies_alongside_policy_findings if {
 	pkgs := {"p": {"warn": {_v("w", "p", "soft")}}}
-	d := data.governor.decision with data.governor.policies as pkgs with input as {"version": 2, "phase": "pre"}
+	inp := {"version": 2, "phase": "pre", "policies": [{"type": "p"}]}
+	d := data.governor.decision with data.governor.policies as pkgs with input as inp
 	d.decision == "deny"
 	d.reasons == ["input.invalid:version", "p.soft:w"]
 }
@@ -304,4 +310,82 @@ test_real_packages_confirm_when_nothing_denies if {
 	d := data.governor.decision with input as inp
 	d.decision == "confirm"
 	d.approval == {"required": true, "approvers": ["cfo"], "stages": [["cfo"]], "timeout_seconds": 3600, "quorum": 1}
+}
+
+# --- which packages contribute ---------------------------------------------------------------
+
+test_a_package_contributes_only_when_input_policies_name_its_type if {
+	pkgs := {
+		"budget": {"deny": {_v("monthly", "budget", "exceeded")}, "warn": set()},
+		"acme": {"deny": {_v("refunds", "acme", "frozen")}},
+	}
+	none := data.governor.decision with data.governor.policies as pkgs with input as _ok
+	none.decision == "allow"
+	none.reasons == []
+	acme := object.union(_ok, {"policies": [{"type": "acme"}]})
+	data.governor.decision.reasons == ["acme.frozen:refunds"] with data.governor.policies as pkgs with input as acme
+	budget := object.union(_ok, {"policies": [{"type": "budget", "name": "monthly"}]})
+	data.governor.decision.reasons == ["budget.exceeded:monthly"] with data.governor.policies as pkgs with input as budget
+}
+
+test_malformed_entries_name_no_type if {
+	pkgs := {"acme": {"deny": {_v("refunds", "acme", "frozen")}}}
+	inp := object.union(_ok, {"policies": ["acme", {"name": "acme"}, {"type": ["acme"]}]})
+	d := data.governor.decision with data.governor.policies as pkgs with input as inp
+	d.reasons == ["input.invalid:policies"]
+}
+
+test_audit_contributes_without_an_audit_policy if {
+	pkgs := {"audit": {
+		"audit_tags": {"SOX"},
+		"audit_mask": {"password"},
+		"warn": {_v("audit", "audit", "invalid_param")},
+	}}
+	d := data.governor.decision with data.governor.policies as pkgs with input as _ok
+	d.audit == {"tags": ["SOX"], "mask": ["password"]}
+	d.reasons == ["audit.invalid_param:audit"]
+}
+
+test_audit_config_applies_to_every_decision if {
+	cfg := {"always_mask": ["password", "token"], "always_tags": ["SOC2"]}
+	d := data.governor.decision with data.governor.config.audit as cfg with input as _ok
+	d.decision == "allow"
+	d.audit == {"tags": ["SOC2"], "mask": ["password", "token"]}
+}
+
+test_a_user_package_beside_the_standard_ones_contributes_when_active if {
+	acme := {"deny": {{"code": "frozen", "message": "Payments are frozen."}}, "audit_tags": ["PCI"]}
+	limit := {"type": "rate_limit", "name": "api", "params": {"max_calls": 5}}
+	facts := {"rate_limit": {"api": {"count": 1, "window_seconds": 60}}}
+	inactive := object.union(_ok, {"policies": [limit], "facts": facts})
+	d1 := data.governor.decision with data.governor.policies.acme as acme with input as inactive
+	d1.decision == "allow"
+	d1.audit.tags == []
+	active := object.union(inactive, {"policies": [limit, {"type": "acme"}]})
+	d2 := data.governor.decision with data.governor.policies.acme as acme with input as active
+	d2.reasons == ["acme.frozen:acme"]
+	d2.audit.tags == ["PCI"]
+}
+
+test_a_type_without_a_package_contributes_nothing if {
+	d := data.governor.decision with input as object.union(_ok, {"policies": [{"type": "no_such_package"}]})
+	d.decision == "allow"
+	d.reasons == []
+}
+
+test_a_standard_package_contributes_only_with_an_entry_of_its_type if {
+	# the real precheck package denies this tool, but only for an input with a precheck entry
+	cfg := {"tools": {"deny": ["shell.exec"]}}
+	inp := object.union(_ok, {"action": {"kind": "tool", "name": "shell.exec"}})
+	data.governor.decision.decision == "allow" with data.governor.config.precheck as cfg with input as inp
+	guarded := object.union(inp, {"policies": [{"type": "precheck", "name": "guard"}]})
+	data.governor.decision.reasons == ["precheck.tool_denied:shell.exec"] with data.governor.config.precheck as cfg with input as guarded
+}
+
+test_precheck_findings_reach_the_audit_field if {
+	inp := object.union(_ok, {"raw_text": "write to a@b.io", "policies": [{"type": "precheck", "name": "guard"}]})
+	d := data.governor.decision with input as inp
+	d.decision == "allow"
+	d.audit == {"tags": ["pii", "pii.email"], "mask": ["raw_text"]}
+	data.governor.decision.audit == {"tags": [], "mask": []} with input as object.union(inp, {"policies": []})
 }

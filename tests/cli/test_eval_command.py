@@ -139,3 +139,16 @@ def test_an_evaluation_error_exits_2_with_the_message(engine: str) -> None:
     result = governor("--engine", engine, "x := 1 / 0")
     assert result.exit_code == 2
     assert "divide by zero" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ["regorus", "opa-lib"])
+def test_several_expressions_report_each_and_drop_false_solutions(engine: str) -> None:
+    result = governor("--engine", engine, "x := [1, 2, 3][_]\nx > 1\nx * 10")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["result"]
+    assert [row["bindings"] for row in rows] == [{"x": 2}, {"x": 3}]
+    assert rows[0]["expressions"] == [
+        {"value": True, "text": "x := [1, 2, 3][_]", "location": {"row": 1, "col": 1}},
+        {"value": True, "text": "x > 1", "location": {"row": 2, "col": 1}},
+        {"value": 20, "text": "x * 10", "location": {"row": 3, "col": 1}},
+    ]

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from governor.errors import StorageError
-from governor.storage import SQLStorage
+from governor.storage import AuditRecord, SQLStorage
 from governor.storage._migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -30,7 +30,15 @@ TABLES = {
     "governor_audit_records",
     "governor_rate_limit_keys",
     "governor_rate_limit_calls",
+    "governor_budget_usage",
+    "governor_budget_reservations",
+    "governor_budget_daily_totals",
     VERSION_TABLE,
+}
+TABLES_0001 = TABLES - {
+    "governor_budget_usage",
+    "governor_budget_reservations",
+    "governor_budget_daily_totals",
 }
 
 
@@ -39,7 +47,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert package / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_first_use_creates_the_schema_at_head(tmp_path: Path) -> None:
@@ -65,6 +73,10 @@ def test_the_indexes_cover_what_is_filtered(tmp_path: Path) -> None:
     assert ["timestamp"] in indexed("governor_audit_records")
     assert ["key", "at"] in indexed("governor_rate_limit_calls")
     assert ["expires_at"] in indexed("governor_rate_limit_keys")
+    assert ["key", "created_at", "amount"] in indexed("governor_budget_usage")
+    assert ["org_id", "created_at"] in indexed("governor_budget_usage")
+    assert ["key", "expires_at"] in indexed("governor_budget_reservations")
+    assert ["status", "expires_at"] in indexed("governor_budget_reservations")
     store.close()
 
 
@@ -124,6 +136,29 @@ def test_downgrade_to_base_and_back_up(tmp_path: Path) -> None:
     assert set(inspect(store.engine).get_table_names()) == {VERSION_TABLE}
     upgrade_to_head(store.engine, store.engine)
     assert set(inspect(store.engine).get_table_names()) == TABLES
+    store.close()
+
+
+def test_a_0001_database_with_data_upgrades_to_0002_and_back(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    engine = create_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    old = SQLStorage(url, migrate=False)
+    old.append_audit_record(AuditRecord(action="call", decision="allow"))
+    old.close()
+
+    store = SQLStorage(url)  # migrates 0001 -> 0002, keeping the data
+    assert set(inspect(store.engine).get_table_names()) == TABLES
+    assert store.verify_audit_chain() is None
+    assert len(store.list_audit_records()) == 1
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    assert set(inspect(store.engine).get_table_names()) == TABLES_0001
     store.close()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from governor.errors import ConfigurationError, StorageError
 from governor.storage import (
@@ -16,9 +17,10 @@ from governor.storage import (
     ExecutionStatus,
     SnapshotRecord,
     SQLStorage,
+    UsageRecord,
 )
 from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_EVERY
-from governor.storage.models import RateLimitCallRow, RateLimitKeyRow
+from governor.storage.models import BudgetDailyTotalRow, RateLimitCallRow, RateLimitKeyRow
 from tests.storage.conftest import sqlite_url
 
 
@@ -251,3 +253,49 @@ def test_a_duplicate_snapshot_id_is_an_error_not_a_silent_overwrite(sql_store: S
             SnapshotRecord(id=snapshot.id, execution_id=saved.id, checkpoint="b")
         )
     assert sql_store.list_snapshots(saved.id) == [snapshot]
+
+
+# -- units of work and the budget ledger -------------------------------------------------------
+
+
+def test_a_governed_call_is_one_write_transaction(tmp_path: Path) -> None:
+    store = SQLStorage(sqlite_url(tmp_path))
+    statements: list[str] = []
+
+    @event.listens_for(store.engine, "connect")
+    def _trace(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    store.engine.dispose()  # connections opened from now on are traced
+    with store.transaction(rate_limit_keys={"rate:f": 60}, now=1_000_000.0) as tx:
+        if tx.count("rate:f") < 10:
+            tx.record("rate:f")
+        saved = tx.save_execution(ExecutionRecord(function_name="f"))
+        tx.append_audit_record(AuditRecord(action="call", decision="allow", execution_id=saved.id))
+    writes = [s for s in statements if not s.upper().startswith(("PRAGMA", "SELECT"))]
+    assert writes[0] == "BEGIN IMMEDIATE" and writes[-1] == "COMMIT"
+    assert sum(s.startswith("BEGIN") for s in statements) == 1
+    assert sum(s == "COMMIT" for s in statements) == 1
+    store.close()
+
+
+def test_daily_totals_always_agree_with_the_usage_rows(sql_store: SQLStorage) -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for i in range(40):
+        moment = start + timedelta(hours=7 * i)
+        with sql_store.budget_window(["k"], moment) as window:
+            hold = window.reserve("k", 1000 + i, 60)
+        sql_store.settle(hold, 500 + i, now=moment)
+        sql_store.record_usage(UsageRecord(key="k", amount=i, created_at=moment))
+    with sql_store.engine.connect() as conn:
+        by_day = conn.execute(
+            select(BudgetDailyTotalRow.day, BudgetDailyTotalRow.amount, BudgetDailyTotalRow.count)
+        ).all()
+    usage = sql_store.list_usage("k", limit=None)
+    expected: dict[object, list[int]] = {}
+    for record in usage:
+        assert record.created_at is not None
+        day = expected.setdefault(record.created_at.date(), [0, 0])
+        day[0] += record.amount
+        day[1] += 1
+    assert {day: [amount, count] for day, amount, count in by_day} == expected

@@ -1,9 +1,10 @@
-# The machinery behind governor.decision: the checks of the input envelope, and the collection of
-# what every package under data.governor.policies contributes, each element in one shape.
-# It lives apart so that the document data.governor.decision holds only the contract's fields.
+# The machinery behind data.governor.decision: the checks of the input envelope, and the
+# collection of what every ACTIVE package under data.governor.policies contributes, each element
+# in one shape. A package is active when input.policies names its type; audit always is.
 #
 #   input_errors      the malformed envelope fields: input, version, phase, policies, facts,
 #                     subject
+#   active            the types input.policies names
 #   denies, confirms, warns
 #                     findings {policy, type, code, detail, message, approval}; a plain string
 #                     element becomes {policy: <package>, type: <package>, code: "denied" |
@@ -11,44 +12,73 @@
 #                     rule that is true (`deny if {...}`), with a generic message
 #   redacts           {path, start, end, kind, replacement}
 #   tags, masks       strings
+#   quiet             true when denies, confirms, warns and redacts are all empty
 #   reason(f)         "<type>.<code>:<detail>"
 #   ordered(fs)       the findings ordered by reason, then policy and message
+#
+# Speed (regorus evaluates every rule body and function call it reaches, ~1-2 us each): the
+# common cases take short cuts that give the same result as the general rules they skip, and
+# other packages' rules are referenced by full path, never through an import (regorus evaluates
+# a whole imported package when one of its rules is read through the import's name).
 #
 # Reads no data.governor.config key.
 package governor.lib.combine
 
 # --- the input envelope ----------------------------------------------------------------------
 
-input_errors contains "input" if not _object_input
+# A well-formed envelope is recognised in one rule; only a malformed one is taken apart field by
+# field (_input_errors).
+input_errors := set() if {
+	_envelope_ok
+} else := _input_errors
+
+_envelope_ok if {
+	input.version == 1
+	input.phase in {"pre", "post"}
+	type_name(object.get(input, "facts", null)) in {"null", "object"}
+	type_name(object.get(input, "subject", null)) in {"null", "object"}
+	_policies_ok
+}
+
+_policies_ok if {
+	is_object(input)
+	object.get(input, "policies", null) == null
+}
+
+_policies_ok if {
+	is_array(input.policies)
+	every p in input.policies {
+		is_object(p)
+		is_string(p.type)
+		type_name(object.get(p, "name", null)) in {"null", "string"}
+		type_name(object.get(p, "params", null)) in {"null", "object"}
+	}
+}
+
+_input_errors contains "input" if not _object_input
 
 # Negated calls go through helper rules: `not f(x)` with x undefined is true in regorus and
 # undefined in OPA (which hoists x out of the negation); `not <rule>` agrees on both.
 _object_input if is_object(input)
 
-input_errors contains "version" if {
+_input_errors contains "version" if {
 	is_object(input)
 	not input.version == 1
 }
 
-input_errors contains "phase" if {
+_input_errors contains "phase" if {
 	is_object(input)
 	not _phase_ok
 }
 
 _phase_ok if input.phase in {"pre", "post"}
 
-input_errors contains "policies" if {
+_input_errors contains "policies" if {
 	_present("policies")
-	not is_array(input.policies)
+	not _policies_ok
 }
 
-input_errors contains "policies" if {
-	is_array(input.policies)
-	some p in input.policies
-	not _policy_entry_ok(p)
-}
-
-input_errors contains field if {
+_input_errors contains field if {
 	some field in {"facts", "subject"}
 	_present(field)
 	not is_object(input[field])
@@ -58,17 +88,6 @@ _present(field) if {
 	is_object(input)
 	input[field] != null
 }
-
-_policy_entry_ok(p) if {
-	is_object(p)
-	is_string(p.type)
-	_optional(p, "name", "string")
-	_optional(p, "params", "object")
-}
-
-_optional(obj, key, _) if object.get(obj, key, null) == null
-
-_optional(obj, key, type) if type_name(obj[key]) == type
 
 _input_messages := {
 	"input": "The request sent to the policy engine is not a JSON object.",
@@ -96,26 +115,86 @@ _input_findings contains f if {
 
 # --- what the policy packages contribute --------------------------------------------------------
 
-# _members(pkg, rule): the elements of a package's partial set (a set or an array); a boolean
-# rule that is true (`deny if {...}`) counts as one element `true`; anything else as none.
-_members(pkg, rule) := {x | some x in pkg[rule]} if {
-	is_set(pkg[rule])
-} else := {x | some x in pkg[rule]} if {
-	is_array(pkg[rule])
-} else := {true} if {
-	pkg[rule] == true
-} else := set()
+# active: the types input.policies names. A package contributes when its type is active; the
+# audit package always (its config always_mask / always_tags apply without an audit policy).
+active := {p.type |
+	is_array(input.policies)
+	some p in input.policies
+	is_object(p)
+	is_string(p.type)
+}
 
-# _contributions: [rule, package name, element] for every element of every package's sets,
-# walked once per evaluation.
+_standard := {"validation", "authorization", "rate_limit", "budget", "approval", "audit", "precheck"}
+
+# _contributions: [rule, package name, element] for every element of the sets deny, confirm,
+# warn and redact of every active package (audit_mask and audit_tags go straight to masks and
+# tags). The standard packages are read through static references, one definition of _sets per
+# package: a reference with a variable in it (data.governor.policies[name]) makes regorus
+# evaluate every package under data.governor.policies, a cost paid only when a user package is
+# active.
+_contributions contains [rule, t, x] if {
+	some t in (active | {"audit"})
+	some [rule, x] in _sets(t)
+}
+
+_sets("validation") := union({
+	{["deny", x] | some x in data.governor.policies.validation.deny},
+	{["warn", x] | some x in data.governor.policies.validation.warn},
+})
+
+_sets("authorization") := union({
+	{["deny", x] | some x in data.governor.policies.authorization.deny},
+	{["confirm", x] | some x in data.governor.policies.authorization.confirm},
+})
+
+_sets("rate_limit") := {["deny", x] | some x in data.governor.policies.rate_limit.deny}
+
+_sets("budget") := union({
+	{["deny", x] | some x in data.governor.policies.budget.deny},
+	{["warn", x] | some x in data.governor.policies.budget.warn},
+})
+
+_sets("approval") := union({
+	{["deny", x] | some x in data.governor.policies.approval.deny},
+	{["confirm", x] | some x in data.governor.policies.approval.confirm},
+})
+
+_sets("audit") := {["warn", x] | some x in data.governor.policies.audit.warn}
+
+_sets("precheck") := union({
+	{["deny", x] | some x in data.governor.policies.precheck.deny},
+	{["confirm", x] | some x in data.governor.policies.precheck.confirm},
+	{["warn", x] | some x in data.governor.policies.precheck.warn},
+	{["redact", x] | some x in data.governor.policies.precheck.redact},
+})
+
+_contributions contains c if {
+	some c in _user_contributions
+	c[0] in {"deny", "confirm", "warn", "redact"}
+}
+
+# _user_contributions: [rule, package name, element] for every element of every set of every
+# active user package governor.policies.<name>, found generically.
 _rules := {"deny", "confirm", "warn", "redact", "audit_mask", "audit_tags"}
 
-_contributions := {[rule, name, x] |
-	some name, pkg in data.governor.policies
+_user_contributions contains [rule, name, x] if {
+	some name in active
+	not name in _standard
+	pkg := data.governor.policies[name]
 	is_object(pkg)
 	some rule in _rules
-	some x in _members(pkg, rule)
+	some x in _elements(pkg[rule])
 }
+
+# _elements(v): the elements of a partial set (a set or an array); a boolean rule that is true
+# (`deny if {...}`) counts as one element `true`; anything else as none.
+_elements(v) := v if {
+	is_set(v)
+} else := {x | some x in v} if {
+	is_array(v)
+} else := {true} if {
+	v == true
+} else := set()
 
 # _finding(name, x, code): a deny/confirm/warn element of package `name` in one shape.
 _finding(name, x, _) := f if {
@@ -175,9 +254,44 @@ redacts := {r |
 	}
 }
 
-tags := {t | some ["audit_tags", _, t] in _contributions; is_string(t)}
+tags contains t if {
+	some t in data.governor.policies.audit.audit_tags
+	is_string(t)
+}
 
-masks := {m | some ["audit_mask", _, m] in _contributions; is_string(m)}
+tags contains t if {
+	"precheck" in active
+	some t in data.governor.policies.precheck.audit_tags
+	is_string(t)
+}
+
+tags contains t if {
+	some ["audit_tags", _, t] in _user_contributions
+	is_string(t)
+}
+
+masks contains m if {
+	some m in data.governor.policies.audit.audit_mask
+	is_string(m)
+}
+
+masks contains m if {
+	"precheck" in active
+	some m in data.governor.policies.precheck.audit_mask
+	is_string(m)
+}
+
+masks contains m if {
+	some ["audit_mask", _, m] in _user_contributions
+	is_string(m)
+}
+
+# quiet: nothing denies, confirms, warns or redacts (no element of those sets, no envelope
+# error), so the decision is "allow" with empty reasons, violations and redactions.
+quiet if {
+	count(input_errors) == 0
+	count(_contributions) == 0
+}
 
 reason(f) := sprintf("%s.%s:%s", [f.type, f.code, f.detail])
 

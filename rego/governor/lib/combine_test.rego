@@ -11,7 +11,8 @@ test_input_errors_name_each_malformed_field if {
 
 test_findings_of_a_package_get_its_name_as_defaults if {
 	pkgs := {"acme": {"deny": {{"message": "no"}}}}
-	combine.denies == {{"policy": "acme", "type": "acme", "code": "violation", "detail": "acme", "message": "no", "approval": {}}} with data.governor.policies as pkgs with input as {"version": 1, "phase": "pre"}
+	inp := {"version": 1, "phase": "pre", "policies": [{"type": "acme"}]}
+	combine.denies == {{"policy": "acme", "type": "acme", "code": "violation", "detail": "acme", "message": "no", "approval": {}}} with data.governor.policies as pkgs with input as inp
 }
 
 test_reason_joins_type_code_and_detail if {

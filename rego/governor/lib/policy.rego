@@ -38,12 +38,13 @@ param(e, key, dflt) := v if {
 } else := dflt
 
 # setting(e, key, cfg_key, dflt): e.params[key] when set, else data.governor.config.<type>[cfg_key]
-# when set, else dflt.
+# when set, else dflt. (Indexing a config value that is not an object is undefined, as for
+# config(type)[cfg_key], on both engines.)
 setting(e, key, cfg_key, dflt) := v if {
 	v := e.params[key]
 	v != null
 } else := v if {
-	v := config(e.type)[cfg_key]
+	v := data.governor.config[e.type][cfg_key]
 	v != null
 } else := dflt
 
@@ -53,13 +54,16 @@ is_int(x) if {
 	floor(x) == x
 }
 
+# (is_int inlined: a nested call costs regorus as much as the checks themselves)
 is_nonneg_int(x) if {
-	is_int(x)
+	is_number(x)
+	floor(x) == x
 	x >= 0
 }
 
 is_pos_int(x) if {
-	is_int(x)
+	is_number(x)
+	floor(x) == x
 	x > 0
 }
 

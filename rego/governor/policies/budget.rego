@@ -65,6 +65,56 @@ _amounts(e) := {
 	"estimated_cost": _fact_amount("estimated_cost", 0),
 }
 
+# The common case in one pass: every entry valid, with well-formed amounts in its currency, within
+# its limit and below its warning ratio. Then nothing is denied or warned about; otherwise
+# _denials and _warnings tell why.
+_all_clear if {
+	every e in _entries {
+		_clear(e)
+	}
+}
+
+deny := set() if _all_clear
+
+else := _denials
+
+warn := set() if _all_clear
+
+else := _warnings
+
+_clear(e) if {
+	_optional_percent(e.s.warn_ratio_percent)
+	_currency_ok(e.s.currency)
+	_has_fact
+	every amount in e.amounts {
+		is_number(amount)
+		floor(amount) == amount
+		amount >= 0
+	}
+	total := (e.amounts.spent + e.amounts.reserved) + e.amounts.estimated_cost
+	total <= e.amounts.limit
+	_below_warning(e.s.warn_ratio_percent, total, e.amounts.limit)
+}
+
+_optional_percent(x) if x == null
+
+_optional_percent(x) if _percent(x)
+
+# no currency asked for, or the fact's currency (when it gives one) is the one asked for
+_currency_ok(c) if c == null
+
+_currency_ok(c) if {
+	is_string(c)
+	_fact_amount("currency", c) == c
+}
+
+_below_warning(ratio, _, _) if ratio == null
+
+_below_warning(ratio, total, limit) if {
+	ratio != null
+	total * 100 < limit * ratio
+}
+
 # --- parameter checks --------------------------------------------------------------------------
 
 _invalid contains lib.invalid_param(e, "warn_ratio_percent", "a whole number from 1 to 100") if {
@@ -74,7 +124,8 @@ _invalid contains lib.invalid_param(e, "warn_ratio_percent", "a whole number fro
 }
 
 _percent(x) if {
-	lib.is_int(x)
+	is_number(x)
+	floor(x) == x
 	x >= 1
 	x <= 100
 }
@@ -85,7 +136,7 @@ _invalid contains lib.invalid_param(e, "currency", "a currency code such as USD"
 	not is_string(e.s.currency)
 }
 
-deny contains v if some v in _invalid
+_denials contains v if some v in _invalid
 
 _invalid_names := {v.policy | some v in _invalid}
 
@@ -93,7 +144,7 @@ _valid_entries := {e | some e in _entries; not e.name in _invalid_names}
 
 # --- the checks --------------------------------------------------------------------------------
 
-deny contains lib.violation(e, "missing_fact", sprintf(
+_denials contains lib.violation(e, "missing_fact", sprintf(
 	"The spending of budget %s is unavailable, so the call is refused.",
 	[e.name],
 )) if {
@@ -111,14 +162,14 @@ _bad_amounts contains [e, field] if {
 
 _bad_names := {e.name | some [e, _] in _bad_amounts}
 
-deny contains lib.violation_at(e, "invalid_amount", field, sprintf(
+_denials contains lib.violation_at(e, "invalid_amount", field, sprintf(
 	"Budget %s cannot be checked: the %s amount is missing, negative or not a whole number of micro-units.",
 	[e.name, field],
 )) if {
 	some [e, field] in _bad_amounts
 }
 
-deny contains lib.violation(e, "currency_mismatch", sprintf(
+_denials contains lib.violation(e, "currency_mismatch", sprintf(
 	"Budget %s is kept in %s, and this call's cost is in another currency; the call is refused.",
 	[e.name, e.s.currency],
 )) if {
@@ -135,7 +186,7 @@ _checked contains [e, total, e.amounts.limit] if {
 	total := (e.amounts.spent + e.amounts.reserved) + e.amounts.estimated_cost
 }
 
-deny contains lib.violation(e, "exceeded", sprintf(
+_denials contains lib.violation(e, "exceeded", sprintf(
 	"Budget %s would be exceeded: with this call spending would reach %d of a limit of %d micro-units.",
 	[e.name, total, limit],
 )) if {
@@ -143,7 +194,7 @@ deny contains lib.violation(e, "exceeded", sprintf(
 	total > limit
 }
 
-warn contains lib.violation(e, "near_limit", sprintf(
+_warnings contains lib.violation(e, "near_limit", sprintf(
 	"Budget %s is nearly used up: with this call spending reaches %d of a limit of %d micro-units.",
 	[e.name, total, limit],
 )) if {

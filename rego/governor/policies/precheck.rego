@@ -104,46 +104,82 @@ _string_lists := [
 
 _setting(e, key) := object.get(e.settings, split(key, "."), null)
 
-_invalid contains lib.invalid_param(e, key, "a list of strings") if {
+# The common case in one pass: every entry's settings are well-formed. Then nothing is invalid;
+# otherwise _invalid_settings names each malformed setting.
+_invalid := set() if {
+	every e in _entries {
+		_settings_ok(e.settings)
+	}
+} else := _invalid_settings
+
+_settings_ok(s) if {
+	lib.is_string_list(s.tools.allow)
+	lib.is_string_list(s.tools.deny)
+	lib.is_string_list(s.tools.confirm)
+	lib.is_string_list(s.tools.confirm_tags)
+	lib.is_string_list(s.scopes.allowed)
+	lib.is_string_list(s.scopes.denied)
+	lib.is_string_list(s.approval.approvers)
+	lib.is_string_list(s.audit_tags)
+	s.tools.default in {"allow", "confirm", "deny"}
+	lib.is_pos_int(s.approval.timeout_seconds)
+	lib.is_pos_int(s.approval.quorum)
+	_stage_lists(s.approval.stages)
+	is_boolean(s.pii.scan_args)
+	s.pii.default_action in _actions
+	is_object(s.pii.actions)
+	every action in s.pii.actions {
+		action in _actions
+	}
+	is_object(s.pii.scope_actions)
+	every actions in s.pii.scope_actions {
+		is_object(actions)
+		every action in actions {
+			action in _actions
+		}
+	}
+}
+
+_invalid_settings contains lib.invalid_param(e, key, "a list of strings") if {
 	some e in _entries
 	some key in _string_lists
 	not lib.is_string_list(_setting(e, key))
 }
 
-_invalid contains lib.invalid_param(e, "tools.default", `"allow", "confirm" or "deny"`) if {
+_invalid_settings contains lib.invalid_param(e, "tools.default", `"allow", "confirm" or "deny"`) if {
 	some e in _entries
 	not _one_of(_setting(e, "tools.default"), {"allow", "confirm", "deny"})
 }
 
-_invalid contains lib.invalid_param(e, key, "a positive whole number") if {
+_invalid_settings contains lib.invalid_param(e, key, "a positive whole number") if {
 	some e in _entries
 	some key in ["approval.timeout_seconds", "approval.quorum"]
 	not lib.is_pos_int(_setting(e, key))
 }
 
-_invalid contains lib.invalid_param(e, "approval.stages", "a list of lists of approver ids") if {
+_invalid_settings contains lib.invalid_param(e, "approval.stages", "a list of lists of approver ids") if {
 	some e in _entries
 	not _stage_lists(_setting(e, "approval.stages"))
 }
 
-_invalid contains lib.invalid_param(e, "pii.scan_args", "true or false") if {
+_invalid_settings contains lib.invalid_param(e, "pii.scan_args", "true or false") if {
 	some e in _entries
 	not is_boolean(_setting(e, "pii.scan_args"))
 }
 
-_invalid contains lib.invalid_param(e, key, "one of allow, warn, redact, confirm, deny") if {
+_invalid_settings contains lib.invalid_param(e, key, "one of allow, warn, redact, confirm, deny") if {
 	some e in _entries
 	some [key, path] in _action_settings(e.settings.pii)
 	not _one_of(object.get(e.settings, path, null), _actions)
 }
 
-_invalid contains lib.invalid_param(e, key, "an object") if {
+_invalid_settings contains lib.invalid_param(e, key, "an object") if {
 	some e in _entries
 	some key in ["pii.actions", "pii.scope_actions"]
 	not is_object(_setting(e, key))
 }
 
-_invalid contains lib.invalid_param(e, sprintf("pii.scope_actions.%s", [scope]), "an object of actions by kind") if {
+_invalid_settings contains lib.invalid_param(e, sprintf("pii.scope_actions.%s", [scope]), "an object of actions by kind") if {
 	some e in _entries
 	some scope, actions in _object(e.settings.pii.scope_actions)
 	not is_object(actions)
@@ -196,27 +232,29 @@ _tool_messages := {
 	"tool_requires_confirmation": "Tool %s needs confirmation.",
 }
 
+# [entry index, outcome, code] of the tool under each entry's settings, worked out once
+_tool_outcomes contains [i, outcome, code] if {
+	some i, e in _entries
+	[outcome, code] := _tool_outcome(e.settings, _tool)
+}
+
 deny contains v if {
-	some e in _entries
-	[outcome, code] := _tool_outcome(e.settings, _tool)
-	outcome == "deny"
-	v := lib.violation_at(e, code, _tool, sprintf(_tool_messages[code], [_tool]))
+	some [i, "deny", code] in _tool_outcomes
+	v := lib.violation_at(_entries[i], code, _tool, sprintf(_tool_messages[code], [_tool]))
 }
 
 confirm contains c if {
-	some e in _entries
-	[outcome, code] := _tool_outcome(e.settings, _tool)
-	outcome == "confirm"
-	c := _confirmation(e, code, _tool, sprintf(_tool_messages[code], [_tool]))
+	some [i, "confirm", code] in _tool_outcomes
+	c := _confirmation(_entries[i], code, _tool, sprintf(_tool_messages[code], [_tool]))
 }
 
 confirm contains c if {
-	some e in _entries
-	_tool_outcome(e.settings, _tool)[0] != "deny"
+	some [i, outcome, _] in _tool_outcomes
+	outcome != "deny"
 	some tag in lib.strings(input.action.tags)
-	_matches(e.settings.tools.confirm_tags, tag)
+	_matches(_entries[i].settings.tools.confirm_tags, tag)
 	message := sprintf("Tool %s is tagged %s, which needs confirmation.", [_tool, tag])
-	c := _confirmation(e, "tool_requires_confirmation", _tool, message)
+	c := _confirmation(_entries[i], "tool_requires_confirmation", _tool, message)
 }
 
 # --- scopes ------------------------------------------------------------------------------------
@@ -247,13 +285,20 @@ _findings := array.concat(_text_findings, _arg_findings)
 
 _text_findings := [{"path": "raw_text", "span": span} | some span in pii.find(input.raw_text)]
 
+# (only when an entry scans them: findings no entry scans change nothing)
 _arg_findings := [{"path": path, "span": span} |
-	_pre
+	_scan_args
 	walk(input.args, [keys, value])
 	is_string(value)
 	path := concat(".", array.concat(["args"], [sprintf("%v", [k]) | some k in keys]))
 	some span in pii.find(value)
 ]
+
+_scan_args if {
+	_pre
+	some e in _entries
+	e.settings.pii.scan_args == true
+}
 
 _scanned(_, f) if f.path == "raw_text"
 

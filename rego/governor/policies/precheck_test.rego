@@ -1,4 +1,4 @@
-package governor.policies.precheck_test
+package governor.policies_test.precheck
 
 import data.governor.policies.precheck
 

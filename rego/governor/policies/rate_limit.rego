@@ -34,6 +34,38 @@ _settings(e) := {
 	"per_user": lib.param(e, "per_user", false),
 }
 
+# The common case in one pass: every entry valid, with its user when per_user, a well-formed
+# count fact and room under its limit. Then nothing is denied; otherwise _denials tells why.
+# (_admitted writes out the checks of lib.is_nonneg_int, lib.is_pos_int, _fact and _fact_ok:
+# on regorus a function call costs as much as the checks it makes.)
+deny := set() if {
+	every e in _entries {
+		_admitted(e)
+	}
+} else := _denials
+
+_admitted(e) if {
+	[max_calls, window, burst] := [e.s.max_calls, e.s.window_seconds, e.s.burst_size]
+	is_number(max_calls)
+	floor(max_calls) == max_calls
+	max_calls >= 0
+	is_number(window)
+	floor(window) == window
+	window > 0
+	is_number(burst)
+	floor(burst) == burst
+	burst >= 0
+	_user_ok(e.s.per_user)
+	fact := input.facts.rate_limit[e.name]
+	is_object(fact)
+	n := fact.count
+	is_number(n)
+	floor(n) == n
+	n >= 0
+	object.get(fact, "window_seconds", window) == window
+	n < max_calls + burst
+}
+
 # --- parameter checks --------------------------------------------------------------------------
 
 _invalid contains lib.invalid_param(e, "max_calls", "a whole number of calls, 0 or more") if {
@@ -56,7 +88,7 @@ _invalid contains lib.invalid_param(e, "per_user", "true or false") if {
 	not is_boolean(e.s.per_user)
 }
 
-deny contains v if some v in _invalid
+_denials contains v if some v in _invalid
 
 _invalid_names := {v.policy | some v in _invalid}
 
@@ -70,7 +102,7 @@ _has_user if {
 
 _has_user if is_number(input.subject.user_id)
 
-deny contains lib.violation(e, "no_user", sprintf(
+_denials contains lib.violation(e, "no_user", sprintf(
 	"Policy %s limits calls per user, and this call has no user id; it is refused.",
 	[e.name],
 )) if {
@@ -99,7 +131,7 @@ _fact(name) := f if {
 	f := input.facts.rate_limit[name]
 } else := null
 
-deny contains lib.violation(e, "missing_fact", sprintf(
+_denials contains lib.violation(e, "missing_fact", sprintf(
 	"The call count for rate limit %s is unavailable, so the call is refused.",
 	[e.name],
 )) if {
@@ -107,27 +139,27 @@ deny contains lib.violation(e, "missing_fact", sprintf(
 	e.fact == null
 }
 
-deny contains lib.violation(e, "invalid_fact", sprintf(
+_denials contains lib.violation(e, "invalid_fact", sprintf(
 	"The call count for rate limit %s is malformed or was counted over another window; the call is refused.",
 	[e.name],
 )) if {
 	some e in _countable
 	e.fact != null
-	not _fact_ok(e)
+	not _fact_ok(e.fact, e.s)
 }
 
-_fact_ok(e) if {
-	is_object(e.fact)
-	lib.is_nonneg_int(e.fact.count)
-	object.get(e.fact, "window_seconds", e.s.window_seconds) == e.s.window_seconds
+_fact_ok(fact, s) if {
+	is_object(fact)
+	lib.is_nonneg_int(fact.count)
+	object.get(fact, "window_seconds", s.window_seconds) == s.window_seconds
 }
 
-deny contains lib.violation(e, "exceeded", sprintf(
+_denials contains lib.violation(e, "exceeded", sprintf(
 	"Rate limit %s reached: at most %d calls per %d seconds.",
 	[e.name, limit, e.s.window_seconds],
 )) if {
 	some e in _countable
-	_fact_ok(e)
+	_fact_ok(e.fact, e.s)
 	limit := e.s.max_calls + e.s.burst_size
 	e.fact.count >= limit
 }

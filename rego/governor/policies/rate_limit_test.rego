@@ -1,5 +1,6 @@
-# Tests live in governor.policies_test.*, not governor.policies.*: governor.decision reads every
-# package under governor.policies, and regorus evaluates the whole subtree (test rules included).
+# Tests live in governor.policies_test.*, not governor.policies.*: a package governor.policies.<name>
+# is a user package to governor.decision (read when an input names the type <name>), and reading
+# one makes regorus evaluate every package under governor.policies, test rules included.
 package governor.policies_test.rate_limit
 
 _rl(name, params) := {"type": "rate_limit", "name": name, "params": params}

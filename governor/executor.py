@@ -1,0 +1,1669 @@
+"""The lifecycle of one governed call: facts, one decision, enforcement, records.
+
+For a call of a function governed by `@govern` (`governor.decorator`), in order:
+
+1. **pre-actions** (`pre=`), each with the call's `ExecutionContext`;
+2. **facts**: the arguments bound by parameter name (defaults applied), the subject (from the
+   decorator's `context=` merged with `governor.context`), every pre-phase policy's
+   `gather_facts` and `entries`;
+3. **one decision** (`data.governor.decision`) for the whole pre phase. When a policy needs the
+   store's counts (`RateLimitPolicy`, `BudgetPolicy`) the evaluation happens inside ONE store
+   transaction that locks their keys: count -> evaluate -> record the call (unless denied) /
+   reserve the estimate (on allow) -> write -> commit. Async callers run that section in a
+   worker thread (`asyncio.to_thread`), never on the event loop. The execution, its
+   `pre_execution` snapshot and its first events are written before the function runs when
+   there is a snapshot to keep (`capture_state=True`) or an approval to wait for; otherwise
+   everything is written in one transaction after the call;
+4. **enforcement**: `deny` raises `PolicyViolation` (`RateLimitExceeded` for rate limits) and the
+   function never runs; `confirm` goes to the `ApprovalManager` (the execution and its arguments
+   are stored as `awaiting_approval` first); `redact` rewrites the named string arguments (and
+   the records hold the redacted text); `allow` runs the function;
+5. **post phase**, only when a policy applies after the call: a second evaluation over the result
+   (a deny withholds the result);
+6. **post-actions** (`post=`), then the final records: the budget hold settled with the actual
+   cost (released if the function failed), the execution, the `post_execution` snapshot,
+   events, and exactly one audit record per call (also for denied, failed and pending calls).
+
+Everything stored or emitted is made JSON-safe (`governor.serialization.to_json`) and masked with
+the decision's `audit.mask` plus the `AuditPolicy` `sensitive_fields`, positional arguments
+included (they are mapped to their parameter names first). Events are stored with the records
+of their step and handed to the emitter's handlers as the call goes (a denied call's after its
+records are stored).
+
+Sync functions run the same lifecycle in their caller's thread (`Executor.run_sync`); user
+coroutines they meet (an async validator or hook) run without a nested `asyncio.run`
+(`runtime.run_sync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from governor import runtime
+from governor.context import merge_contexts, subject_from_context
+from governor.decision import Decision, decide
+from governor.engine.base import Engine
+from governor.errors import (
+    ApprovalPending,
+    ApprovalRejected,
+    GovernanceError,
+    PolicyViolation,
+    RateLimitExceeded,
+)
+from governor.events.base import Event, EventType
+from governor.events.emitter import EventEmitter, get_default_emitter
+from governor.policies.base import CallInfo, Policy
+from governor.serialization import MASK, encode, mask, to_json
+from governor.storage import InMemoryStorage, StorageBackend, get_default_storage, month_period
+from governor.storage.base import Transaction
+from governor.storage.records import (
+    AuditRecord,
+    ExecutionRecord,
+    ExecutionStatus,
+    SnapshotRecord,
+    new_id,
+    utcnow,
+)
+
+__all__ = [
+    "ApprovalManager",
+    "ApprovalOutcome",
+    "ApprovalRequest",
+    "ExecutionContext",
+    "Executor",
+    "HandlerApprovalManager",
+    "StateCallback",
+]
+
+logger = logging.getLogger("governor.executor")
+
+#: A pre- or post-action: `action(ctx)`, sync or async.
+Action = Callable[["ExecutionContext"], Any]
+#: `on_state_saved(execution_id, state)`, sync or async.
+StateCallback = Callable[[str, dict[str, Any]], Any]
+
+_INSTANCE_NAMES = ("self", "cls")
+
+
+# -- what actions and approval managers see --------------------------------------------------------
+
+
+@dataclass
+class ExecutionContext:
+    """One governed call as pre-/post-actions see it (governor 0.2.0's `ExecutionContext`).
+
+    `inputs` is `{"args": [...], "kwargs": {...}}` in JSON-safe form; `args`/`kwargs` are the real
+    objects. `metadata` is the call's merged context. `decision` is set once the engine decided,
+    `outputs` after the function returned.
+    """
+
+    execution_id: str
+    function_name: str
+    function_module: str
+    function_qualname: str
+    inputs: dict[str, Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    started_at: datetime = field(default_factory=utcnow)
+    decision: Decision | None = None
+    outputs: Any = None
+    error: str | None = None
+    current_checkpoint: str | None = None
+    checkpoint_history: list[str] = field(default_factory=list)
+
+    def add_checkpoint(self, name: str) -> None:
+        """Record that the call reached checkpoint `name`."""
+        self.current_checkpoint = name
+        self.checkpoint_history.append(name)
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What an `ApprovalManager` is asked to decide.
+
+    The execution is already stored as `awaiting_approval`, with the snapshot `awaiting_approval`
+    holding its arguments (`arguments`, restorable with `governor.serialization.decode`), before
+    the manager is called. `approval` is the decision's block: `approvers`, `stages`,
+    `timeout_seconds`, `quorum`. `inputs` is the masked, readable `{"args", "kwargs"}`.
+    """
+
+    execution_id: str
+    function_name: str
+    function_qualname: str
+    approval: Mapping[str, Any]
+    decision: Decision
+    inputs: dict[str, Any]
+    arguments: dict[str, Any]
+    subject: dict[str, Any]
+    storage: StorageBackend
+    emitter: EventEmitter
+    #: The decorator's `approval_handler` (a notification channel), for managers that use one.
+    handler: Any = None
+    #: The call's pre-phase policies (an `ApprovalPolicy`'s `on_timeout`, `require_reason`).
+    policies: tuple[Policy, ...] = ()
+    #: The undecorated function, to run once the call is approved (a resume must not re-enter
+    #: the approval gate).
+    function: Callable[..., Any] | None = None
+
+    @property
+    def approvers(self) -> list[str]:
+        """The approvers the decision names."""
+        return [str(a) for a in self.approval.get("approvers", [])]
+
+    @property
+    def timeout_seconds(self) -> int:
+        """The decision's timeout (0 when no policy set one)."""
+        value = self.approval.get("timeout_seconds", 0)
+        return int(value) if isinstance(value, int | float) else 0
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    """An approval manager's answer: run (`approved`), refuse (`rejected`), or not yet
+    (`pending`: the caller gets `ApprovalPending` and the execution waits in the store)."""
+
+    status: Literal["approved", "rejected", "pending"]
+    approver: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def pending(cls) -> ApprovalOutcome:
+        """No decision yet."""
+        return cls("pending")
+
+
+@runtime_checkable
+class ApprovalManager(Protocol):
+    """Decides `confirm` decisions. The executor calls it after storing the pending execution.
+
+    `request_approval` may wait (the sync pattern) or answer `pending` at once (the async
+    pattern); `request_approval_sync` is its twin for sync governed functions. The approval
+    issue's store-backed manager implements this protocol.
+    """
+
+    async def request_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
+        """Decide, wait for a decision, or answer pending."""
+        ...
+
+    def request_approval_sync(self, request: ApprovalRequest) -> ApprovalOutcome:
+        """The sync twin of `request_approval`."""
+        ...
+
+
+class HandlerApprovalManager:
+    """The minimal manager: asks `handler` (if any) and otherwise leaves the call pending.
+
+    `handler` may be a callable `handler(request)` or a governor 0.2.0 handler object with
+    `handle_approval_request(execution_id, function_name, inputs, approvers)`, sync or async. Its
+    answer: an `ApprovalOutcome`; True/False (approved/rejected); `(approved, approver, reason)`
+    (0.2.0's `CallbackApprovalHandler` callback); None means "notified, decision later"
+    (pending). A handler that raises leaves the call pending (logged).
+    """
+
+    def __init__(self, handler: Any = None) -> None:
+        self.handler = handler
+
+    async def request_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
+        """Ask the handler and interpret its answer."""
+        if self.handler is None:
+            return ApprovalOutcome.pending()
+        try:
+            answer = self._ask(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception:
+            logger.exception(
+                "governor: approval handler %r raised for execution %s; the call stays pending",
+                self.handler,
+                request.execution_id,
+            )
+            return ApprovalOutcome.pending()
+        return _outcome(answer)
+
+    def request_approval_sync(self, request: ApprovalRequest) -> ApprovalOutcome:
+        """The sync twin: an async handler is run without nesting event loops."""
+        return runtime.run_sync(lambda: self.request_approval(request))
+
+    def _ask(self, request: ApprovalRequest) -> Any:
+        handler = self.handler
+        method = getattr(handler, "handle_approval_request", None)
+        if method is not None:
+            return method(
+                request.execution_id, request.function_name, request.inputs, request.approvers
+            )
+        return handler(request)
+
+
+def _outcome(answer: Any) -> ApprovalOutcome:
+    if isinstance(answer, ApprovalOutcome):
+        return answer
+    if answer is None:
+        return ApprovalOutcome.pending()
+    if isinstance(answer, bool):
+        return ApprovalOutcome("approved" if answer else "rejected", approver="handler")
+    if isinstance(answer, tuple) and answer and isinstance(answer[0], bool):
+        approver = answer[1] if len(answer) > 1 else None
+        reason = answer[2] if len(answer) > 2 else None
+        return ApprovalOutcome(
+            "approved" if answer[0] else "rejected",
+            approver=None if approver is None else str(approver),
+            reason=None if reason is None else str(reason),
+        )
+    logger.error("governor: approval handler answered %r; the call stays pending", answer)
+    return ApprovalOutcome.pending()
+
+
+# -- binding arguments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one positional argument goes: parameter `name`, element `index` of a `*name`."""
+
+    name: str
+    index: int | None = None
+
+
+class _Binder:
+    """A function's signature, analysed once: binds calls and maps arguments to names."""
+
+    def __init__(self, func: Callable[..., Any], *, method: bool | None = None) -> None:
+        self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        if method is None:
+            qualname = getattr(func, "__qualname__", "")
+            method = bool(
+                params
+                and params[0].name in _INSTANCE_NAMES
+                and params[0].kind
+                in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                and "." in qualname.replace(".<locals>.", "")
+            )
+        self.instance_name = params[0].name if method and params else None
+        self.var_positional = next(
+            (p.name for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None
+        )
+        self.var_keyword = next(
+            (p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None
+        )
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.positional_names = [p.name for p in params if p.kind in positional]
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Bound:
+        """Bind one call (raises `TypeError` like the function would for a bad call)."""
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        named: dict[str, Any] = {}
+        instance: Any = None
+        for name, value in bound.arguments.items():
+            if name == self.instance_name:
+                instance = value
+            elif name == self.var_keyword:
+                named.update(value)
+            else:
+                named[name] = value
+        slots: list[_Slot] = []
+        positional_names = self.positional_names
+        for i in range(len(args)):
+            if i < len(positional_names):
+                slots.append(_Slot(positional_names[i]))
+            elif self.var_positional is not None:
+                slots.append(_Slot(self.var_positional, i - len(positional_names)))
+        if self.instance_name is not None and slots and slots[0].name == self.instance_name:
+            slots = slots[1:]
+            args = args[1:]
+        return _Bound(
+            binder=self,
+            named=named,
+            slots=tuple(slots),
+            keywords=tuple(kwargs),
+            args=args,
+            kwargs=dict(kwargs),
+            instance=instance,
+        )
+
+
+@dataclass
+class _Bound:
+    """One bound call: arguments by name (defaults applied, `**kwargs` extras by their own
+    names, no `self`), and how to put them back into a call."""
+
+    binder: _Binder
+    named: dict[str, Any]
+    slots: tuple[_Slot, ...]
+    keywords: tuple[str, ...]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    instance: Any
+
+    def positional(self, named: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments as passed, read from `named` (a plain, encoded or masked
+        copy of `self.named`)."""
+        out: list[Any] = []
+        for slot in self.slots:
+            value = named.get(slot.name, MASK)
+            if slot.index is not None:
+                value = value[slot.index] if isinstance(value, list | tuple) else MASK
+            out.append(value)
+        return out
+
+    def passed_keywords(self, named: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments as passed, read from `named`."""
+        return {k: named.get(k, MASK) for k in self.keywords}
+
+    def inputs(self, named: Any) -> Any:
+        """0.2.0's `{"args": [...], "kwargs": {...}}` as passed, from `named` (MASK stays MASK)."""
+        if not isinstance(named, Mapping):
+            return named
+        return {"args": self.positional(named), "kwargs": self.passed_keywords(named)}
+
+    def call_args(self, named: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """`(args, kwargs)` to call the function with, from real objects by name."""
+        args = list(self.positional(named))
+        if self.instance is not None and self.binder.instance_name is not None:
+            args.insert(0, self.instance)
+        return tuple(args), self.passed_keywords(named)
+
+
+def _shape(bound: _Bound, plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`input.args` (by name, plus "args"/"kwargs" when free) and `inputs` for the policies.
+
+    "args" holds the positional arguments as passed and "kwargs" EVERY argument by name, as
+    `governor.policies._checks.call_arguments` shows them to user callables.
+    """
+    shape = {"args": bound.positional(plain), "kwargs": dict(plain)}
+    doc = dict(plain)
+    for key in ("args", "kwargs"):
+        doc.setdefault(key, shape[key])
+    return doc, shape
+
+
+# -- redactions ------------------------------------------------------------------------------------
+
+
+class _RedactionError(GovernanceError):
+    """A redaction the decision asks for cannot be applied to this call."""
+
+
+def _redact_text(text: str, spans: list[Mapping[str, Any]], path: str) -> str:
+    end_of_last = len(text) + 1
+    for span in sorted(spans, key=lambda s: int(s["start"]), reverse=True):
+        start, end = int(span["start"]), int(span["end"])
+        if end > len(text) or end > end_of_last:
+            raise _RedactionError(f"the redaction of {path} does not fit its text")
+        text = text[:start] + str(span.get("replacement", "")) + text[end:]
+        end_of_last = start
+    return text
+
+
+def _apply_at(value: Any, parts: list[str], spans: list[Mapping[str, Any]], path: str) -> Any:
+    """`value` with the text at `parts` redacted; containers along the path are copied."""
+    if not parts:
+        if not isinstance(value, str):
+            raise _RedactionError(f"{path} is not text ({type(value).__name__})")
+        return _redact_text(value, spans, path)
+    head, rest = parts[0], parts[1:]
+    if isinstance(value, Mapping) and head in value:
+        copied = dict(value)
+        copied[head] = _apply_at(value[head], rest, spans, path)
+        return copied
+    if isinstance(value, list | tuple) and head.isdigit() and int(head) < len(value):
+        items = list(value)
+        items[int(head)] = _apply_at(items[int(head)], rest, spans, path)
+        return type(value)(items) if isinstance(value, tuple) else items
+    raise _RedactionError(f"{path} does not name a value of this call")
+
+
+def _redaction_groups(
+    redactions: Iterable[Mapping[str, Any]],
+) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in redactions:
+        groups.setdefault(str(r["path"]), []).append(r)
+    return groups
+
+
+def _redact_arguments(bound: _Bound, redactions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The call's real arguments by name with the decision's redactions applied."""
+    named = dict(bound.named)
+    for path, spans in _redaction_groups(redactions).items():
+        parts = path.split(".")
+        if parts[0] != "args" or len(parts) < 2:
+            raise _RedactionError(
+                f"{path} is not an argument of this call (a governed function has no raw_text)"
+            )
+        rest = parts[1:]
+        if rest[0] == "args" and "args" not in named and len(rest) > 1 and rest[1].isdigit():
+            index = int(rest[1])
+            if index >= len(bound.slots):
+                raise _RedactionError(f"{path} does not name a positional argument")
+            slot = bound.slots[index]
+            rest = [slot.name] + ([str(slot.index)] if slot.index is not None else []) + rest[2:]
+        elif rest[0] == "kwargs" and "kwargs" not in named and len(rest) > 1:
+            rest = rest[1:]
+        if rest[0] not in named:
+            raise _RedactionError(f"{path} does not name an argument of this call")
+        named[rest[0]] = _apply_at(named[rest[0]], rest[1:], spans, path)
+    return named
+
+
+def _redact_output(output: Any, redactions: Sequence[Mapping[str, Any]]) -> Any:
+    for path, spans in _redaction_groups(redactions).items():
+        parts = path.split(".")
+        if parts[0] != "output":
+            raise _RedactionError(f"{path} is not part of the result")
+        output = _apply_at(output, parts[1:], spans, path)
+    return output
+
+
+# -- one call --------------------------------------------------------------------------------------
+
+
+def _is_blocking(store: StorageBackend) -> bool:
+    """Whether the store's methods may block on I/O (then async callers use a worker thread)."""
+    return not isinstance(store, InMemoryStorage)
+
+
+@dataclass
+class _Call:
+    """The state of one governed call while it goes through the lifecycle."""
+
+    spec: _Spec
+    bound: _Bound
+    ctx: ExecutionContext
+    context: dict[str, Any]
+    subject: dict[str, Any]
+    plain: dict[str, Any]
+    started: float
+    events: list[Event] = field(default_factory=list)  # not yet handed to handlers
+    unsaved: list[Event] = field(default_factory=list)  # not yet in the store
+    decision: Decision | None = None
+    post_decision: Decision | None = None
+    mask_fields: set[str] = field(default_factory=set)
+    reservation: tuple[StorageBackend, str] | None = None
+    budget_policy: Any = None
+    call_info: CallInfo | None = None
+    recorded: bool = False  # the execution is in the store
+    started_event: bool = False  # execution.started was queued
+    saved_states: list[dict[str, Any]] = field(default_factory=list)
+    audit: AuditRecord | None = None
+    masked_cache: tuple[frozenset[str], Any] | None = None
+    returned: bool = False  # the function returned (its cost was incurred)
+    result: Any = None
+
+    @property
+    def execution_id(self) -> str:
+        return self.ctx.execution_id
+
+
+@dataclass
+class _Spec:
+    """Everything fixed for one decorated function."""
+
+    func: Callable[..., Any]
+    binder: _Binder
+    name: str
+    module: str
+    qualname: str
+    policies: tuple[Policy, ...]
+    pre_actions: tuple[Action, ...]
+    post_actions: tuple[Action, ...]
+    capture_state: bool
+    static_context: dict[str, Any]
+    user_key: str
+    static_mask: frozenset[str]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.module}.{self.qualname}" if self.module else self.qualname
+
+
+class _Mode:
+    """How the lifecycle meets the outside world: async (await) or sync (caller's thread)."""
+
+    is_async = True
+
+    async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def user(self, make: Callable[[], Any]) -> Any:
+        raise NotImplementedError
+
+    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
+        raise NotImplementedError
+
+
+class _AsyncMode(_Mode):
+    async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
+        if _is_blocking(store):
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
+
+    async def user(self, make: Callable[[], Any]) -> Any:
+        result = make()
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
+        if emitter.has_handlers():
+            for event in events:
+                await emitter.emit(event)
+
+
+class _SyncMode(_Mode):
+    is_async = False
+
+    async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    async def user(self, make: Callable[[], Any]) -> Any:
+        result = make()
+        if not inspect.isawaitable(result):
+            return result
+        return runtime.run_sync(lambda: result)
+
+    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
+        if emitter.has_handlers():
+            for event in events:
+                emitter.emit_sync(event)
+
+
+_ASYNC = _AsyncMode()
+_SYNC = _SyncMode()
+
+
+def _drive(coroutine: Any) -> Any:
+    """Run a lifecycle coroutine in sync mode: it never suspends, so one `send` finishes it."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("governor: the sync lifecycle suspended; this is a bug in governor")
+
+
+class Executor:
+    """Runs governed calls. One per decorated function (cheap); shares the process's store,
+    emitter and engine unless given others.
+
+    `storage`, `emitter` and `engine` default to `get_default_storage()`,
+    `get_default_emitter()` and `runtime.get_engine()`, looked up at call time.
+    """
+
+    def __init__(
+        self,
+        storage: StorageBackend | None = None,
+        emitter: EventEmitter | None = None,
+        approval_manager: ApprovalManager | None = None,
+        approval_handler: Any = None,
+        on_state_saved: StateCallback | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self._storage = storage
+        self._emitter = emitter
+        self._engine = engine
+        self.approval_handler = approval_handler
+        self.approval_manager: ApprovalManager = approval_manager or HandlerApprovalManager(
+            approval_handler
+        )
+        self.on_state_saved = on_state_saved
+
+    @property
+    def storage(self) -> StorageBackend:
+        """The store records go to."""
+        return self._storage if self._storage is not None else get_default_storage()
+
+    @property
+    def emitter(self) -> EventEmitter:
+        """The emitter events go to."""
+        return self._emitter if self._emitter is not None else get_default_emitter()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine that decides."""
+        return self._engine if self._engine is not None else runtime.get_engine()
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def spec(
+        self,
+        func: Callable[..., Any],
+        *,
+        policies: Sequence[Policy] = (),
+        pre_actions: Sequence[Action] = (),
+        post_actions: Sequence[Action] = (),
+        capture_state: bool = True,
+        context: Mapping[str, Any] | None = None,
+        method: bool | None = None,
+    ) -> _Spec:
+        """Analyse a function once for `run`/`run_sync` (the decorator does this)."""
+        user_key = "user"
+        static_mask: set[str] = set()
+        for policy in policies:
+            if getattr(policy, "policy_type", "") == "authorization":
+                user_key = str(getattr(policy, "context_key", user_key))
+            for name in getattr(policy, "sensitive_fields", None) or ():
+                static_mask.add(str(name))
+        target = inspect.unwrap(func)
+        return _Spec(
+            func=func,
+            binder=_Binder(target, method=method),
+            name=getattr(target, "__name__", type(target).__name__),
+            module=getattr(target, "__module__", "") or "",
+            qualname=getattr(target, "__qualname__", getattr(target, "__name__", "")),
+            policies=tuple(policies),
+            pre_actions=tuple(pre_actions),
+            post_actions=tuple(post_actions),
+            capture_state=capture_state,
+            static_context=dict(context or {}),
+            user_key=user_key,
+            static_mask=frozenset(static_mask),
+        )
+
+    async def execute(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        pre_actions: Sequence[Action] = (),
+        post_actions: Sequence[Action] = (),
+        policies: Sequence[Policy] = (),
+        capture_state: bool = True,
+        context_data: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Govern one call of `func` (governor 0.2.0's signature); async or sync `func`."""
+        spec = self.spec(
+            func,
+            policies=policies,
+            pre_actions=pre_actions,
+            post_actions=post_actions,
+            capture_state=capture_state,
+            context=context_data,
+        )
+        return await self.run(spec, args, kwargs)
+
+    async def run(self, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Govern one call of an async (or sync) function from async code."""
+        return await self._lifecycle(_ASYNC, spec, args, kwargs)
+
+    def run_sync(self, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Govern one call of a sync function in the caller's thread."""
+        return _drive(self._lifecycle(_SYNC, spec, args, kwargs))
+
+    # -- the lifecycle ---------------------------------------------------------------------------
+
+    async def _lifecycle(
+        self, mode: _Mode, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        call = self._start(spec, args, kwargs)
+        store, emitter = self.storage, self.emitter
+        try:
+            for action in spec.pre_actions:
+                await self._action(mode, call, action, "pre")
+            call.ctx.add_checkpoint("pre_policies")
+            await self._decide_pre(mode, call, store)
+        except BaseException as exc:
+            await self._finish_failed(mode, call, store, emitter, exc, ran=False)
+            raise
+        decision = call.decision
+        assert decision is not None
+        if decision.decision != "deny":  # a denied call's events go out with its outcome
+            await mode.emit(emitter, self._take_events(call))
+        try:
+            if decision.decision == "deny":
+                raise self._violation(call, decision, "pre")
+            if decision.decision == "confirm":
+                await self._approve(mode, call, store, emitter)
+        except BaseException as exc:
+            await self._finish_failed(mode, call, store, emitter, exc, ran=False)
+            raise
+        call_args, call_kwargs = call.bound.call_args(call.bound.named)
+        call.ctx.status = ExecutionStatus.RUNNING
+        call.ctx.add_checkpoint("execution")
+        try:
+            result = spec.func(*call_args, **call_kwargs)
+            if mode.is_async and inspect.isawaitable(result):
+                result = await result
+        except BaseException as exc:
+            await self._finish_failed(mode, call, store, emitter, exc, ran=True)
+            raise
+        call.returned, call.result = True, result
+        try:
+            result = await self._after(mode, call, result)
+        except BaseException as exc:
+            await self._finish_failed(mode, call, store, emitter, exc, ran=True)
+            raise
+        await self._finish_completed(mode, call, store, emitter, result)
+        return result
+
+    def _start(self, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
+        bound = spec.binder.bind(args, kwargs)
+        context = merge_contexts(spec.static_context)
+        subject = subject_from_context(context, spec.user_key)
+        plain = {k: to_json(v) for k, v in bound.named.items()}
+        ctx = ExecutionContext(
+            execution_id=new_id(),
+            function_name=spec.name,
+            function_module=spec.module,
+            function_qualname=spec.qualname,
+            inputs=bound.inputs(plain),
+            args=bound.args,
+            kwargs=bound.kwargs,
+            metadata=context,
+        )
+        return _Call(
+            spec=spec,
+            bound=bound,
+            ctx=ctx,
+            context=context,
+            subject=subject,
+            plain=plain,
+            started=time.perf_counter(),
+            mask_fields=set(spec.static_mask),
+        )
+
+    async def _action(self, mode: _Mode, call: _Call, action: Action, kind: str) -> None:
+        started, completed, failed = (
+            (
+                EventType.PRE_ACTION_STARTED,
+                EventType.PRE_ACTION_COMPLETED,
+                EventType.PRE_ACTION_FAILED,
+            )
+            if kind == "pre"
+            else (
+                EventType.POST_ACTION_STARTED,
+                EventType.POST_ACTION_COMPLETED,
+                EventType.POST_ACTION_FAILED,
+            )
+        )
+        name = str(getattr(action, "__qualname__", None) or repr(action))
+        call.ctx.add_checkpoint(f"{kind}_actions")
+        self._event(call, started, {"action": name})
+        try:
+            await mode.user(lambda: action(call.ctx))
+        except Exception as exc:
+            self._event(call, failed, {"action": name, "error_type": type(exc).__name__})
+            raise
+        self._event(call, completed, {"action": name})
+
+    # -- facts and the pre decision ---------------------------------------------------------------
+
+    def _call_info(
+        self, call: _Call, phase: str, output: Any = None, raw_output: Any = None
+    ) -> CallInfo:
+        args_doc, shape = _shape(call.bound, call.plain)
+        return CallInfo(
+            execution_id=call.execution_id,
+            function_name=call.spec.full_name,
+            phase=phase,
+            args=args_doc,
+            inputs=shape,
+            raw_args=call.bound.args,
+            raw_kwargs=call.bound.kwargs,
+            subject=call.subject,
+            context=call.context,
+            output=output,
+            raw_output=raw_output,
+            raw_bound=call.bound.named,
+        )
+
+    async def _gather(
+        self, mode: _Mode, call: _Call, info: CallInfo, phase: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        facts: dict[str, Any] = {}
+        for policy in call.spec.policies:
+            if not policy.applies(phase):
+                continue
+            if _gathers_nothing(policy):
+                found: Any = {}
+            else:
+                found = await mode.user(lambda p=policy: p.gather_facts(info))  # type: ignore[misc]
+                found = found if isinstance(found, Mapping) else {}
+            entries.extend(policy.entries(found))
+            _merge_facts(facts, found)
+        return entries, facts
+
+    def _input(
+        self,
+        call: _Call,
+        info: CallInfo,
+        phase: str,
+        entries: list[dict[str, Any]],
+        facts: dict[str, Any],
+    ) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "version": 1,
+            "phase": phase,
+            "action": {
+                "kind": "function",
+                "name": call.spec.qualname,
+                "scope": call.context.get("scope"),
+                "tags": [str(t) for t in call.context.get("tags", ()) or ()],
+            },
+            "subject": call.subject,
+            "args": info.args,
+            "policies": entries,
+            "facts": {"now": time.time_ns(), **facts},
+        }
+        if phase == "post":
+            document["output"] = info.output
+        return document
+
+    async def _decide_pre(self, mode: _Mode, call: _Call, store: StorageBackend) -> None:
+        info = self._call_info(call, "pre")
+        call.call_info = info
+        self._subject_for_rate_limits(call, info)
+        entries, facts = await self._gather(mode, call, info, "pre")
+        document = self._input(call, info, "pre", entries, facts)
+        rate_limits = [
+            p for p in call.spec.policies if p.policy_type == "rate_limit" and p.applies("pre")
+        ]
+        budgets = [p for p in call.spec.policies if p.policy_type == "budget" and p.applies("pre")]
+        engine = self.engine
+        fail_open = runtime.fail_open()
+        if rate_limits or budgets:
+            estimate = self._estimate(budgets[0], info) if budgets else None
+            await mode.io(
+                store,
+                self._locked_section,
+                call,
+                store,
+                engine,
+                fail_open,
+                document,
+                rate_limits,
+                budgets,
+                estimate,
+            )
+        else:
+            call.decision = decide(engine, document, fail_open=fail_open)
+            self._after_decision(call, call.decision)
+            await mode.io(store, self._commit_pre, call, store)
+        call.ctx.decision = call.decision
+
+    def _subject_for_rate_limits(self, call: _Call, info: CallInfo) -> None:
+        """Rego's `rate_limit.no_user` reads `subject.user_id`: give it the policy's user."""
+        if "user_id" in call.subject:
+            return
+        for policy in call.spec.policies:
+            if policy.policy_type == "rate_limit" and getattr(policy, "per_user", False):
+                user = policy.user_id(info)  # type: ignore[attr-defined]
+                if user is not None:
+                    call.subject["user_id"] = user
+                    return
+
+    @staticmethod
+    def _estimate(policy: Any, info: CallInfo) -> int | None:
+        try:
+            return int(policy.estimate(info))
+        except Exception as exc:
+            logger.warning(
+                "governor: BudgetPolicy %s could not estimate the cost (%s: %s); the budget check "
+                "will refuse the call",
+                policy.name,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
+    def _locked_section(
+        self,
+        call: _Call,
+        store: StorageBackend,
+        engine: Engine,
+        fail_open: bool,
+        document: dict[str, Any],
+        rate_limits: list[Any],
+        budgets: list[Any],
+        estimate: int | None,
+    ) -> None:
+        """count -> decide -> record/reserve -> write, in one transaction under the keys' locks."""
+        info = call.call_info
+        assert info is not None
+        keys: dict[str, tuple[Any, str]] = {}
+        windows: dict[str, float] = {}
+        for policy in rate_limits:
+            key = policy.key(info)
+            if key is not None:
+                keys[policy.name] = (policy, key)
+                windows[key] = float(policy.window_seconds)
+        budget = budgets[0] if budgets else None
+        budget_key = budget.key(info) if budget is not None else None
+        with store.transaction(
+            rate_limit_keys=windows or None,
+            budget_keys=[budget_key] if budget_key else (),
+        ) as tx:
+            facts = document["facts"]
+            for name, (policy, key) in keys.items():
+                facts.setdefault("rate_limit", {})[name] = {
+                    "count": tx.count(key),
+                    "window_seconds": policy.window_seconds,
+                }
+            if budget is not None and budget_key is not None:
+                facts["budget"] = self._budget_fact(tx, budget, budget_key, estimate)
+            decision = decide(engine, document, fail_open=fail_open)
+            call.decision = decision
+            self._after_decision(call, decision)
+            if decision.decision != "deny":
+                for _, key in keys.values():
+                    tx.record(key)
+            if (
+                budget is not None
+                and budget_key is not None
+                and estimate is not None
+                and decision.decision in ("allow", "redact")
+            ):
+                hold = tx.reserve(
+                    budget_key,
+                    estimate,
+                    float(budget.reservation_ttl_seconds),
+                    call.execution_id,
+                    currency=budget.currency,
+                )
+                call.reservation = (store, hold)
+                call.budget_policy = budget
+            self._write_pre(call, tx)
+
+    @staticmethod
+    def _budget_fact(
+        tx: Transaction, policy: Any, key: str, estimate: int | None
+    ) -> dict[str, Any]:
+        start, end = month_period(tx.now_utc)
+        spent = tx.facts(key, start, end)
+        fact: dict[str, Any] = {
+            "spent": spent["spent"],
+            "reserved": spent["reserved"],
+            "estimated_cost": estimate,
+            "currency": policy.currency,
+        }
+        if policy.limit is not None:
+            fact["limit"] = policy.limit
+        return fact
+
+    def _after_decision(self, call: _Call, decision: Decision) -> None:
+        call.mask_fields.update(str(m) for m in decision.audit.get("mask", ()) or ())
+        redaction_error: _RedactionError | None = None
+        if decision.redactions and decision.decision != "deny":
+            # Applied now, before anything is written: records, snapshots and events then hold
+            # the redacted arguments the function receives, never the redacted text.
+            try:
+                call.bound.named = _redact_arguments(call.bound, decision.redactions)
+                call.plain = {k: to_json(v) for k, v in call.bound.named.items()}
+                call.masked_cache = None
+            except _RedactionError as exc:
+                redaction_error = exc
+                call.mask_fields.update(str(r["path"]) for r in decision.redactions)
+        self._event(
+            call,
+            EventType.POLICY_EVALUATED,
+            {
+                "phase": "pre",
+                "decision": decision.decision,
+                "reasons": list(decision.reasons),
+                "violations": [dict(v) for v in decision.violations],
+                "revision": decision.revision,
+                "engine": decision.engine,
+            },
+        )
+        if decision.decision == "deny":
+            self._event(
+                call,
+                EventType.POLICY_VIOLATED,
+                {
+                    "phase": "pre",
+                    "reasons": list(decision.reasons),
+                    "violations": [dict(v) for v in decision.violations],
+                },
+            )
+        if redaction_error is not None:
+            raise PolicyViolation(
+                f"{call.spec.qualname} was refused: the policy decision asks to redact "
+                f"{redaction_error}, which cannot be done, so the call did not run "
+                f"[reasons: {', '.join(decision.reasons) or 'redact'}; execution "
+                f"{call.execution_id}]",
+                decision=decision,
+                execution_id=call.execution_id,
+                function_name=call.spec.name,
+            )
+
+    @staticmethod
+    def _writes_before_call(call: _Call) -> bool:
+        """Whether the execution is stored before the function runs: for a snapshot to replay
+        or resume from (capture_state, approvals). Otherwise one transaction after the call
+        writes everything (a call that is not denied has nothing to lose before it returns)."""
+        decision = call.decision
+        assert decision is not None
+        if decision.decision == "deny":
+            return False  # written once, with its audit record, by _finish_failed
+        return call.spec.capture_state or decision.decision == "confirm"
+
+    def _commit_pre(self, call: _Call, store: StorageBackend) -> None:
+        if self._writes_before_call(call):
+            with store.transaction() as tx:
+                self._write_pre(call, tx)
+        else:
+            self._queue_started(call)
+
+    def _write_pre(self, call: _Call, tx: Transaction) -> None:
+        """The pre-phase records, masked: the execution, its started event, the snapshots."""
+        decision = call.decision
+        assert decision is not None
+        self._queue_started(call)
+        if not self._writes_before_call(call):
+            return
+        status = (
+            ExecutionStatus.AWAITING_APPROVAL
+            if decision.decision == "confirm"
+            else ExecutionStatus.RUNNING
+        )
+        call.ctx.status = status
+        tx.save_execution(self._execution_record(call, status))
+        call.recorded = True
+        if call.spec.capture_state:
+            self._snapshot(call, tx, "pre_execution", output=None, has_output=False)
+        if decision.decision == "confirm":
+            self._snapshot(call, tx, "awaiting_approval", output=None, has_output=False)
+        self._save_unsaved(call, tx)
+
+    @staticmethod
+    def _save_unsaved(call: _Call, tx: Transaction) -> None:
+        for event in call.unsaved:
+            tx.save_event(event.to_record())
+        call.unsaved = []
+
+    def _queue_started(self, call: _Call) -> None:
+        """Put `execution.started` first among the call's events (once), masked."""
+        if call.started_event:
+            return
+        call.started_event = True
+        started = Event.create(
+            EventType.EXECUTION_STARTED,
+            call.execution_id,
+            call.spec.name,
+            mask({"inputs": self._masked_inputs(call), "subject": call.subject}, call.mask_fields),
+            timestamp=call.ctx.started_at,
+        )
+        call.events.insert(0, started)
+        call.unsaved.insert(0, started)
+
+    # -- approval ---------------------------------------------------------------------------------
+
+    async def _approve(
+        self, mode: _Mode, call: _Call, store: StorageBackend, emitter: EventEmitter
+    ) -> None:
+        decision = call.decision
+        assert decision is not None
+        approval = dict(decision.approval)
+        call.ctx.add_checkpoint("approval")
+        self._event(
+            call,
+            EventType.APPROVAL_REQUESTED,
+            {
+                "approvers": list(approval.get("approvers", [])),
+                "stages": list(approval.get("stages", [])),
+                "timeout_seconds": approval.get("timeout_seconds", 0),
+                "quorum": approval.get("quorum", 0),
+                "reasons": list(decision.reasons),
+            },
+        )
+        await mode.io(store, self._save_events, call, store)
+        await mode.emit(emitter, self._take_events(call))
+        request = ApprovalRequest(
+            execution_id=call.execution_id,
+            function_name=call.spec.name,
+            function_qualname=call.spec.qualname,
+            approval=approval,
+            decision=decision,
+            inputs=self._masked_inputs(call),
+            arguments=self._arguments(call),
+            subject=call.subject,
+            storage=store,
+            emitter=emitter,
+            handler=self.approval_handler,
+            policies=tuple(p for p in call.spec.policies if p.applies("pre")),
+            function=call.spec.func,
+        )
+        manager = self.approval_manager
+        if mode.is_async:
+            outcome = await manager.request_approval(request)
+        else:
+            sync = getattr(manager, "request_approval_sync", None)
+            outcome = (
+                sync(request)
+                if sync is not None
+                else runtime.run_sync(lambda: manager.request_approval(request))
+            )
+        if outcome.status == "approved":
+            claimed = await mode.io(
+                store,
+                store.claim_execution,
+                call.execution_id,
+                ExecutionStatus.AWAITING_APPROVAL,
+                ExecutionStatus.RUNNING,
+            )
+            if not claimed:
+                raise ApprovalPending(
+                    f"{call.spec.qualname}: execution {call.execution_id} was approved, but "
+                    "another worker has already taken it over; its result will be stored there",
+                    execution_id=call.execution_id,
+                    approval=approval,
+                    decision=decision,
+                    function_name=call.spec.name,
+                )
+            self._event(
+                call,
+                EventType.APPROVAL_GRANTED,
+                {"approver": outcome.approver, "reason": outcome.reason},
+            )
+            call.ctx.status = ExecutionStatus.APPROVED
+            return
+        if outcome.status == "rejected":
+            self._event(
+                call,
+                EventType.APPROVAL_REJECTED,
+                {"approver": outcome.approver, "reason": outcome.reason},
+            )
+            raise ApprovalRejected(
+                f"{call.spec.qualname} was rejected by {outcome.approver or 'an approver'}"
+                f"{': ' + outcome.reason if outcome.reason else ''}; it did not run "
+                f"(execution {call.execution_id})",
+                execution_id=call.execution_id,
+                approver=outcome.approver,
+                reason=outcome.reason,
+                decision=decision,
+                function_name=call.spec.name,
+            )
+        raise ApprovalPending(
+            f"{call.spec.qualname} needs approval by "
+            f"{', '.join(request.approvers) or 'an approver'} "
+            f"before it runs; it is stored as execution {call.execution_id} "
+            f"({', '.join(decision.reasons) or 'confirm'}). Approve or reject it, then resume it",
+            execution_id=call.execution_id,
+            approval=approval,
+            decision=decision,
+            function_name=call.spec.name,
+        )
+
+    def _save_events(self, call: _Call, store: StorageBackend) -> None:
+        if not call.unsaved:
+            return
+        with store.transaction() as tx:
+            self._save_unsaved(call, tx)
+
+    # -- after the call ----------------------------------------------------------------------------
+
+    async def _after(self, mode: _Mode, call: _Call, result: Any) -> Any:
+        spec = call.spec
+        call.ctx.outputs = result
+        if any(p.applies("post") for p in spec.policies):
+            call.ctx.add_checkpoint("post_policies")
+            output = to_json(result)
+            info = self._call_info(call, "post", output=output, raw_output=result)
+            entries, facts = await self._gather(mode, call, info, "post")
+            document = self._input(call, info, "post", entries, facts)
+            decision = decide(self.engine, document, fail_open=runtime.fail_open())
+            call.post_decision = decision
+            call.mask_fields.update(str(m) for m in decision.audit.get("mask", ()) or ())
+            self._event(
+                call,
+                EventType.POLICY_EVALUATED,
+                {
+                    "phase": "post",
+                    "decision": decision.decision,
+                    "reasons": list(decision.reasons),
+                    "violations": [dict(v) for v in decision.violations],
+                    "revision": decision.revision,
+                    "engine": decision.engine,
+                },
+            )
+            if decision.decision in ("deny", "confirm"):
+                self._event(
+                    call,
+                    EventType.POLICY_VIOLATED,
+                    {
+                        "phase": "post",
+                        "reasons": list(decision.reasons),
+                        "violations": [dict(v) for v in decision.violations],
+                    },
+                )
+                raise self._violation(call, decision, "post")
+            if decision.redactions:
+                result = _redact_output(result, decision.redactions)
+                call.ctx.outputs = result
+        for action in spec.post_actions:
+            await self._action(mode, call, action, "post")
+        return result
+
+    def _violation(self, call: _Call, decision: Decision, phase: str) -> PolicyViolation:
+        messages = [str(v.get("message", "")) for v in decision.violations if v.get("message")]
+        reasons = ", ".join(decision.reasons) or "no reason given"
+        if phase == "pre":
+            head = f"{call.spec.qualname} was denied by policy and did not run"
+        elif decision.decision == "confirm":
+            head = (
+                f"{call.spec.qualname} ran, but its result needs a confirmation that cannot be "
+                "given after the call; the result is withheld"
+            )
+        else:
+            head = f"{call.spec.qualname} ran, but its result was denied by policy and is withheld"
+        detail = " ".join(messages) if messages else "See the reasons."
+        message = f"{head}: {detail} [reasons: {reasons}; execution {call.execution_id}]"
+        cls = (
+            RateLimitExceeded
+            if any(r.startswith("rate_limit.") for r in decision.reasons)
+            else PolicyViolation
+        )
+        return cls(
+            message,
+            decision=decision,
+            execution_id=call.execution_id,
+            function_name=call.spec.name,
+            phase=phase,
+        )
+
+    # -- final records -----------------------------------------------------------------------------
+
+    async def _finish_completed(
+        self, mode: _Mode, call: _Call, store: StorageBackend, emitter: EventEmitter, result: Any
+    ) -> None:
+        duration = (time.perf_counter() - call.started) * 1000.0
+        call.ctx.status = ExecutionStatus.COMPLETED
+        output = to_json(result)
+        await mode.io(
+            store,
+            self._commit_final,
+            call,
+            store,
+            ExecutionStatus.COMPLETED,
+            result,
+            output,
+            duration,
+            None,
+            "completed",
+        )
+        await self._after_commit(mode, call, emitter)
+
+    async def _finish_failed(
+        self,
+        mode: _Mode,
+        call: _Call,
+        store: StorageBackend,
+        emitter: EventEmitter,
+        exc: BaseException,
+        *,
+        ran: bool,
+    ) -> None:
+        duration = (time.perf_counter() - call.started) * 1000.0
+        if isinstance(exc, ApprovalPending):
+            status, outcome = ExecutionStatus.AWAITING_APPROVAL, "awaiting_approval"
+        elif isinstance(exc, ApprovalRejected):
+            status, outcome = ExecutionStatus.REJECTED, "rejected"
+        elif isinstance(exc, PolicyViolation):
+            status, outcome = ExecutionStatus.FAILED, "denied"
+        elif isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+            status, outcome = ExecutionStatus.CANCELLED, "cancelled"
+        else:
+            status, outcome = ExecutionStatus.FAILED, "failed" if ran or call.decision else "error"
+        call.ctx.status = status
+        call.ctx.error = str(exc)
+        try:
+            await mode.io(
+                store,
+                self._commit_final,
+                call,
+                store,
+                status,
+                None,
+                None,
+                duration,
+                exc,
+                outcome,
+            )
+        except Exception:
+            logger.exception(
+                "governor: could not store the outcome of execution %s (%s); the original error "
+                "is raised to the caller",
+                call.execution_id,
+                outcome,
+            )
+            return
+        try:
+            await self._after_commit(mode, call, emitter)
+        except Exception:
+            logger.exception(
+                "governor: after-commit hooks of execution %s failed", call.execution_id
+            )
+
+    def _commit_final(
+        self,
+        call: _Call,
+        store: StorageBackend,
+        status: ExecutionStatus,
+        result: Any,
+        output: Any,
+        duration: float,
+        exc: BaseException | None,
+        outcome: str,
+    ) -> None:
+        """Settle or release the budget hold, then write the execution, snapshot, events and the
+        call's one audit record in one transaction."""
+        # a result the post phase withholds still cost what it cost: settle it
+        self._settle(call, store, call.result, succeeded=call.returned)
+        self._queue_started(call)
+        # An execution waiting for approval belongs to the approval from the moment it was
+        # stored: any process may approve and resume it meanwhile, so it is never written over
+        # here (that could undo a resume). A rejection takes it over by a status transition.
+        write_execution = status is not ExecutionStatus.AWAITING_APPROVAL
+        if status is ExecutionStatus.REJECTED and call.recorded:
+            write_execution = store.claim_execution(
+                call.execution_id, ExecutionStatus.AWAITING_APPROVAL, ExecutionStatus.REJECTED
+            )
+        with store.transaction() as tx:
+            record = self._execution_record(call, status)
+            if exc is None:
+                record.outputs = self._masked_output(call, output)
+            elif not isinstance(exc, ApprovalPending):
+                record.error = _error_text(exc)
+                record.error_type = type(exc).__name__
+            record.duration_ms = duration
+            record.completed_at = utcnow()
+            if write_execution:
+                tx.save_execution(record)
+                call.recorded = True
+            if exc is None and call.spec.capture_state:
+                self._snapshot(call, tx, "post_execution", output=result, has_output=True)
+            if exc is None:
+                self._event(
+                    call,
+                    EventType.EXECUTION_COMPLETED,
+                    {"outputs": record.outputs, "duration_ms": duration},
+                )
+            elif not isinstance(exc, ApprovalPending):
+                self._event(
+                    call,
+                    EventType.EXECUTION_CANCELLED
+                    if outcome == "cancelled"
+                    else EventType.EXECUTION_FAILED,
+                    {
+                        "error": _error_text(exc),
+                        "error_type": type(exc).__name__,
+                        "outcome": outcome,
+                    },
+                )
+            self._save_unsaved(call, tx)
+            audit = tx.append_audit_record(self._audit_record(call, outcome, output, duration, exc))
+        call.audit = audit
+
+    def _settle(self, call: _Call, store: StorageBackend, result: Any, *, succeeded: bool) -> None:
+        if call.reservation is None:
+            return
+        _, hold = call.reservation
+        call.reservation = None
+        policy = call.budget_policy
+        try:
+            if succeeded and call.call_info is not None:
+                actual = policy.actual(call.call_info, result)
+                if actual is None:
+                    estimate = self._estimate(policy, call.call_info)
+                    actual = estimate if estimate is not None else 0
+                store.settle(hold, actual, execution_id=call.execution_id)
+            else:
+                store.release(hold)
+        except Exception:
+            logger.exception(
+                "governor: could not settle/release budget hold %s of execution %s; it expires "
+                "by itself after %ss",
+                hold,
+                call.execution_id,
+                getattr(policy, "reservation_ttl_seconds", "?"),
+            )
+
+    async def _after_commit(self, mode: _Mode, call: _Call, emitter: EventEmitter) -> None:
+        """After the records are committed: handlers, `on_state_saved`, the audit logger."""
+        await mode.emit(emitter, self._take_events(call))
+        saved, call.saved_states = call.saved_states, []
+        if saved and self.on_state_saved is not None:
+            callback = self.on_state_saved
+            for state in saved:
+                try:
+                    await mode.user(lambda s=state: callback(call.execution_id, s))  # type: ignore[misc]
+                except Exception:
+                    logger.exception(
+                        "governor: on_state_saved raised for execution %s; the call is not "
+                        "affected. Fix the callback.",
+                        call.execution_id,
+                    )
+        audit = call.audit
+        if audit is None:
+            return
+        for policy in call.spec.policies:
+            if getattr(policy, "custom_logger", None) is None or not hasattr(policy, "log"):
+                continue
+            try:
+                await mode.user(lambda p=policy: p.log(_audit_dict(audit)))  # type: ignore[misc]
+            except Exception:
+                logger.exception(
+                    "governor: the custom_logger of %s raised for execution %s",
+                    policy.name,
+                    call.execution_id,
+                )
+
+    # -- records -----------------------------------------------------------------------------------
+
+    def _masked_named(self, call: _Call, output: Any = None) -> tuple[Any, Any]:
+        document = {"args": call.plain, "output": output}
+        masked = mask(document, call.mask_fields)
+        return masked["args"], masked["output"]
+
+    def _masked_inputs(self, call: _Call) -> Any:
+        key = frozenset(call.mask_fields)
+        cached = call.masked_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        named, _ = self._masked_named(call)
+        inputs = call.bound.inputs(named)
+        call.masked_cache = (key, inputs)
+        return inputs
+
+    def _masked_output(self, call: _Call, output: Any) -> Any:
+        _, masked = self._masked_named(call, output)
+        return masked
+
+    def _arguments(self, call: _Call) -> dict[str, Any]:
+        """The restorable, masked arguments: `{"args", "kwargs"}` as passed, `encode`d."""
+        encoded = {k: encode(v) for k, v in call.bound.named.items()}
+        masked = mask({"args": encoded}, call.mask_fields)["args"]
+        if not isinstance(masked, Mapping):
+            return {"args": [], "kwargs": {}, "masked": True}
+        fields = sorted(call.mask_fields)
+        return {
+            "args": call.bound.positional(masked),
+            "kwargs": call.bound.passed_keywords(masked),
+            "masked": bool(fields) and masked != encoded,
+        }
+
+    def _execution_record(self, call: _Call, status: ExecutionStatus) -> ExecutionRecord:
+        spec = call.spec
+        decision = call.post_decision if _is_refusal(call.post_decision) else call.decision
+        context = mask(to_json(call.context), call.mask_fields)
+        return ExecutionRecord(
+            id=call.execution_id,
+            function_name=spec.name,
+            function_module=spec.module,
+            function_qualname=spec.qualname,
+            status=status,
+            inputs=self._masked_inputs(call),
+            started_at=call.ctx.started_at,
+            metadata={
+                "context": context,
+                "subject": call.subject,
+                "policies": [p.name for p in spec.policies],
+                "checkpoints": list(call.ctx.checkpoint_history),
+            },
+            decision=decision.decision if decision is not None else None,
+            policy_revision=decision.revision if decision is not None else None,
+        )
+
+    def _snapshot(
+        self, call: _Call, tx: Transaction, checkpoint: str, *, output: Any, has_output: bool
+    ) -> None:
+        decision = call.decision
+        state: dict[str, Any] = {
+            "checkpoint": checkpoint,
+            "function": {
+                "name": call.spec.name,
+                "module": call.spec.module,
+                "qualname": call.spec.qualname,
+            },
+            "arguments": self._arguments(call),
+            "decision": _decision_doc(decision),
+        }
+        if has_output:
+            state["output"] = mask({"output": encode(output)}, call.mask_fields)["output"]
+        snapshot = tx.save_snapshot(
+            SnapshotRecord(execution_id=call.execution_id, checkpoint=checkpoint, state=state)
+        )
+        call.ctx.add_checkpoint(checkpoint)
+        self._event(
+            call,
+            EventType.STATE_CAPTURED,
+            {"checkpoint": checkpoint, "snapshot_id": snapshot.id},
+        )
+        payload = {
+            "execution_id": call.execution_id,
+            "function_name": call.spec.name,
+            "status": call.ctx.status.value,
+            "checkpoint": checkpoint,
+            "snapshot_id": snapshot.id,
+            "inputs": self._masked_inputs(call),
+            "captured_at": (snapshot.captured_at or utcnow()).isoformat(),
+            "approval_required": checkpoint == "awaiting_approval",
+        }
+        if checkpoint == "awaiting_approval":
+            payload["approval"] = dict(decision.approval) if decision is not None else {}
+            payload["timeout"] = True
+        call.saved_states.append(payload)
+
+    def _audit_record(
+        self, call: _Call, outcome: str, output: Any, duration: float, exc: BaseException | None
+    ) -> AuditRecord:
+        spec = call.spec
+        pre, post = call.decision, call.post_decision
+        effective = post if _is_refusal(post) else pre
+        reasons = list(pre.reasons) if pre is not None else []
+        if post is not None:
+            reasons += [r for r in post.reasons if r not in reasons]
+        body: dict[str, Any] = {
+            "function": {"name": spec.name, "module": spec.module, "qualname": spec.qualname},
+            "outcome": outcome,
+            "subject": call.subject,
+            "inputs": self._masked_inputs(call),
+            "violations": [dict(v) for v in pre.violations] if pre is not None else [],
+            "tags": sorted(
+                {str(t) for d in (pre, post) if d is not None for t in d.audit.get("tags", ())}
+            ),
+            "engine": pre.engine if pre is not None else None,
+        }
+        if exc is None and outcome == "completed":
+            body["output"] = self._masked_output(call, output)
+        if post is not None:
+            body["post"] = _decision_doc(post)
+        if pre is not None and pre.decision == "confirm":
+            body["approval"] = dict(pre.approval)
+        if exc is not None and not isinstance(exc, PolicyViolation | ApprovalPending):
+            body["error"] = {"type": type(exc).__name__, "message": _error_text(exc)}
+        return AuditRecord(
+            action=f"function:{spec.full_name}",
+            decision=effective.decision if effective is not None else "error",
+            execution_id=call.execution_id,
+            actor=str(call.subject["user_id"]) if "user_id" in call.subject else None,
+            reasons=reasons,
+            policy_revision=effective.revision if effective is not None else None,
+            duration_ms=duration,
+            record=body,
+        )
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def _event(self, call: _Call, event_type: EventType, data: dict[str, Any]) -> None:
+        event = Event(
+            event_type=event_type,
+            execution_id=call.execution_id,
+            function_name=call.spec.name,
+            data=mask(data, call.mask_fields),
+        )
+        call.events.append(event)
+        call.unsaved.append(event)
+
+    @staticmethod
+    def _take_events(call: _Call) -> list[Event]:
+        events, call.events = call.events, []
+        return events
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _gathers_nothing(policy: Policy) -> bool:
+    """A policy that keeps the base `gather_facts` and is no custom check has no facts to give."""
+    return type(policy).gather_facts is Policy.gather_facts and not policy.is_custom_check()
+
+
+def _merge_facts(into: dict[str, Any], found: Mapping[str, Any]) -> None:
+    """Merge a policy's facts two levels deep: `facts[kind][name]`."""
+    for kind, value in found.items():
+        current = into.get(kind)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            current.update(value)
+        elif isinstance(value, Mapping):
+            into[kind] = dict(value)
+        else:
+            into[kind] = value
+
+
+def _is_refusal(decision: Decision | None) -> bool:
+    return decision is not None and decision.decision in ("deny", "confirm")
+
+
+def _decision_doc(decision: Decision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "decision": decision.decision,
+        "reasons": list(decision.reasons),
+        "revision": decision.revision,
+        "engine": decision.engine,
+    }
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _audit_dict(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "seq": record.seq,
+        "execution_id": record.execution_id,
+        "timestamp": record.timestamp.isoformat() if record.timestamp else None,
+        "actor": record.actor,
+        "action": record.action,
+        "decision": record.decision,
+        "reasons": list(record.reasons),
+        "policy_revision": record.policy_revision,
+        "duration_ms": record.duration_ms,
+        "record": record.record,
+        "hash": record.hash,
+    }
