@@ -8,7 +8,7 @@ class GovernanceError(Exception):
 
 
 class ConfigurationError(GovernanceError, ValueError):
-    """A setting, policy file or argument is invalid; the message names the field and the problem."""
+    """A setting, policy file or argument is invalid; the message names the field and problem."""
 
 
 class EngineError(GovernanceError):
@@ -155,33 +155,32 @@ class ApprovalPending(GovernanceError, PermissionError, TimeoutError):
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
-class ApprovalRejected(GovernanceError, PermissionError):
-    """An approver rejected the call (or its approval expired and the policy rejects on timeout);
-    the function did not run. `approver` and `reason` say who and why, when known."""
+class ApprovalRejected(PolicyViolation):
+    """An approver rejected the call, or its approval expired and the policy rejects on timeout;
+    the function did not run. `approver` and `reason` say who and why, when known (a rejection
+    decided in Rego, such as an `approval_callback` that returned False, has the decision's
+    reasons instead)."""
 
     def __init__(
         self,
         message: str,
         *,
+        decision: object = None,
         execution_id: str | None = None,
+        function_name: str | None = None,
+        phase: str = "pre",
         approver: str | None = None,
         reason: str | None = None,
-        decision: object = None,
-        function_name: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.execution_id = execution_id
+        super().__init__(
+            message,
+            decision=decision,
+            execution_id=execution_id,
+            function_name=function_name,
+            phase=phase,
+        )
         self.approver = approver
         self.reason = reason
-        self.decision = decision
-        self.function_name = function_name
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
 def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:

@@ -48,7 +48,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from governor import runtime
 from governor.context import merge_contexts, subject_from_context
-from governor.decision import Decision, decide
+from governor.decision import Decision, decide, decide_async
 from governor.engine.base import Engine
 from governor.errors import (
     ApprovalPending,
@@ -297,14 +297,39 @@ class _Binder:
         )
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         self.positional_names = [p.name for p in params if p.kind in positional]
+        # Plain `def f(a, b=1)` signatures (the usual case) are bound without inspect's binder.
+        self.simple = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+
+    def _bind_simple(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """`{name: value}` for a simple signature, or None to let inspect bind (and raise)."""
+        names = self.positional_names
+        if len(args) > len(names):
+            return None
+        arguments = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in arguments or key not in names:
+                return None
+            arguments[key] = value
+        if len(arguments) < len(names):
+            for name in names:
+                if name not in arguments:
+                    if name not in self.defaults:
+                        return None
+                    arguments[name] = self.defaults[name]
+            arguments = {name: arguments[name] for name in names}
+        return arguments
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Bound:
         """Bind one call (raises `TypeError` like the function would for a bad call)."""
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
+        arguments = self._bind_simple(args, kwargs) if self.simple else None
+        if arguments is None:
+            bound = self.signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
         named: dict[str, Any] = {}
         instance: Any = None
-        for name, value in bound.arguments.items():
+        for name, value in arguments.items():
             if name == self.instance_name:
                 instance = value
             elif name == self.var_keyword:
@@ -395,13 +420,18 @@ class _RedactionError(GovernanceError):
 
 
 def _redact_text(text: str, spans: list[Mapping[str, Any]], path: str) -> str:
-    end_of_last = len(text) + 1
-    for span in sorted(spans, key=lambda s: int(s["start"]), reverse=True):
+    """`text` with each span replaced; overlapping spans are merged (the first's replacement)."""
+    merged: list[list[Any]] = []
+    for span in sorted(spans, key=lambda s: (int(s["start"]), -int(s["end"]))):
         start, end = int(span["start"]), int(span["end"])
-        if end > len(text) or end > end_of_last:
+        if end > len(text):
             raise _RedactionError(f"the redaction of {path} does not fit its text")
-        text = text[:start] + str(span.get("replacement", "")) + text[end:]
-        end_of_last = start
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, str(span.get("replacement", ""))])
+    for start, end, replacement in reversed(merged):
+        text = text[:start] + replacement + text[end:]
     return text
 
 
@@ -425,43 +455,62 @@ def _apply_at(value: Any, parts: list[str], spans: list[Mapping[str, Any]], path
 
 def _redaction_groups(
     redactions: Iterable[Mapping[str, Any]],
-) -> dict[str, list[Mapping[str, Any]]]:
-    groups: dict[str, list[Mapping[str, Any]]] = {}
+    normalize: Callable[[str], list[str]] = lambda path: path.split("."),
+) -> dict[tuple[str, ...], list[Mapping[str, Any]]]:
+    """Redactions by the value they apply to, each span once.
+
+    The same text can be reported under several paths (`args.message`, and `args.args.0` and
+    `args.kwargs.message` of the documented shape); `normalize` maps each path to one.
+    """
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    seen: set[tuple[tuple[str, ...], int, int]] = set()
     for r in redactions:
-        groups.setdefault(str(r["path"]), []).append(r)
+        key = tuple(normalize(str(r["path"])))
+        span = (key, int(r["start"]), int(r["end"]))
+        if span not in seen:
+            seen.add(span)
+            groups.setdefault(key, []).append(r)
     return groups
+
+
+def _argument_path(bound: _Bound, named: Mapping[str, Any], path: str) -> list[str]:
+    """`args.<name>...` for a redaction path, the shape's `args.args.<i>` and
+    `args.kwargs.<name>` mapped to the parameter they are."""
+    parts = path.split(".")
+    if parts[0] != "args" or len(parts) < 2:
+        raise _RedactionError(
+            f"{path} is not an argument of this call (a governed function has no raw_text)"
+        )
+    rest = parts[1:]
+    if rest[0] == "args" and "args" not in named and len(rest) > 1 and rest[1].isdigit():
+        index = int(rest[1])
+        if index >= len(bound.slots):
+            raise _RedactionError(f"{path} does not name a positional argument")
+        slot = bound.slots[index]
+        rest = [slot.name] + ([str(slot.index)] if slot.index is not None else []) + rest[2:]
+    elif rest[0] == "kwargs" and "kwargs" not in named and len(rest) > 1:
+        rest = rest[1:]
+    if rest[0] not in named:
+        raise _RedactionError(f"{path} does not name an argument of this call")
+    return rest
 
 
 def _redact_arguments(bound: _Bound, redactions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The call's real arguments by name with the decision's redactions applied."""
     named = dict(bound.named)
-    for path, spans in _redaction_groups(redactions).items():
-        parts = path.split(".")
-        if parts[0] != "args" or len(parts) < 2:
-            raise _RedactionError(
-                f"{path} is not an argument of this call (a governed function has no raw_text)"
-            )
-        rest = parts[1:]
-        if rest[0] == "args" and "args" not in named and len(rest) > 1 and rest[1].isdigit():
-            index = int(rest[1])
-            if index >= len(bound.slots):
-                raise _RedactionError(f"{path} does not name a positional argument")
-            slot = bound.slots[index]
-            rest = [slot.name] + ([str(slot.index)] if slot.index is not None else []) + rest[2:]
-        elif rest[0] == "kwargs" and "kwargs" not in named and len(rest) > 1:
-            rest = rest[1:]
-        if rest[0] not in named:
-            raise _RedactionError(f"{path} does not name an argument of this call")
-        named[rest[0]] = _apply_at(named[rest[0]], rest[1:], spans, path)
+    groups = _redaction_groups(redactions, lambda path: _argument_path(bound, named, path))
+    for key, spans in groups.items():
+        path = "args." + ".".join(key)
+        named[key[0]] = _apply_at(named[key[0]], list(key[1:]), spans, path)
     return named
 
 
 def _redact_output(output: Any, redactions: Sequence[Mapping[str, Any]]) -> Any:
-    for path, spans in _redaction_groups(redactions).items():
-        parts = path.split(".")
-        if parts[0] != "output":
+    for key, spans in _redaction_groups(redactions).items():
+        path = ".".join(key)
+        if key[0] != "output":
             raise _RedactionError(f"{path} is not part of the result")
-        output = _apply_at(output, parts[1:], spans, path)
+        output = _apply_at(output, list(key[1:]), spans, path)
     return output
 
 
@@ -541,6 +590,9 @@ class _Mode:
     async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
         raise NotImplementedError
 
+    async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
+        raise NotImplementedError
+
 
 class _AsyncMode(_Mode):
     async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
@@ -559,6 +611,10 @@ class _AsyncMode(_Mode):
             for event in events:
                 await emitter.emit(event)
 
+    async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
+        # the engine's async form: an OPA sidecar's request does not block the event loop
+        return await decide_async(engine, document, fail_open=fail_open)
+
 
 class _SyncMode(_Mode):
     is_async = False
@@ -576,6 +632,9 @@ class _SyncMode(_Mode):
         if emitter.has_handlers():
             for event in events:
                 emitter.emit_sync(event)
+
+    async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
+        return decide(engine, document, fail_open=fail_open)
 
 
 _ASYNC = _AsyncMode()
@@ -887,7 +946,7 @@ class Executor:
                 estimate,
             )
         else:
-            call.decision = decide(engine, document, fail_open=fail_open)
+            call.decision = await mode.decide(engine, document, fail_open)
             self._after_decision(call, call.decision)
             await mode.io(store, self._commit_pre, call, store)
         call.ctx.decision = call.decision
@@ -1212,7 +1271,7 @@ class Executor:
             info = self._call_info(call, "post", output=output, raw_output=result)
             entries, facts = await self._gather(mode, call, info, "post")
             document = self._input(call, info, "post", entries, facts)
-            decision = decide(self.engine, document, fail_open=runtime.fail_open())
+            decision = await mode.decide(self.engine, document, runtime.fail_open())
             call.post_decision = decision
             call.mask_fields.update(str(m) for m in decision.audit.get("mask", ()) or ())
             self._event(
@@ -1259,11 +1318,13 @@ class Executor:
             head = f"{call.spec.qualname} ran, but its result was denied by policy and is withheld"
         detail = " ".join(messages) if messages else "See the reasons."
         message = f"{head}: {detail} [reasons: {reasons}; execution {call.execution_id}]"
-        cls = (
-            RateLimitExceeded
-            if any(r.startswith("rate_limit.") for r in decision.reasons)
-            else PolicyViolation
-        )
+        cls: type[PolicyViolation] = PolicyViolation
+        if any(r.startswith("rate_limit.") for r in decision.reasons):
+            cls = RateLimitExceeded
+        elif any(
+            r.startswith(("approval.rejected:", "approval.expired:")) for r in decision.reasons
+        ):
+            cls = ApprovalRejected
         return cls(
             message,
             decision=decision,
@@ -1463,7 +1524,7 @@ class Executor:
 
     def _masked_named(self, call: _Call, output: Any = None) -> tuple[Any, Any]:
         document = {"args": call.plain, "output": output}
-        masked = mask(document, call.mask_fields)
+        masked = mask(document, _mask_paths(call))
         return masked["args"], masked["output"]
 
     def _masked_inputs(self, call: _Call) -> Any:
@@ -1483,7 +1544,7 @@ class Executor:
     def _arguments(self, call: _Call) -> dict[str, Any]:
         """The restorable, masked arguments: `{"args", "kwargs"}` as passed, `encode`d."""
         encoded = {k: encode(v) for k, v in call.bound.named.items()}
-        masked = mask({"args": encoded}, call.mask_fields)["args"]
+        masked = mask({"args": encoded}, _mask_paths(call))["args"]
         if not isinstance(masked, Mapping):
             return {"args": [], "kwargs": {}, "masked": True}
         fields = sorted(call.mask_fields)
@@ -1613,6 +1674,21 @@ class Executor:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _mask_paths(call: _Call) -> set[str]:
+    """The call's mask fields, with paths into the documented shape (`args.args.<i>`,
+    `args.kwargs.<name>`) also given as the argument they name, so they mask it everywhere."""
+    fields = set(call.mask_fields)
+    named = call.plain
+    for field_path in call.mask_fields:
+        if not field_path.startswith(("args.args.", "args.kwargs.")):
+            continue
+        try:
+            fields.add("args." + ".".join(_argument_path(call.bound, named, field_path)))
+        except _RedactionError:
+            continue
+    return fields
 
 
 def _gathers_nothing(policy: Policy) -> bool:

@@ -320,19 +320,26 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     awaitable = make()
     coroutine = awaitable if asyncio.iscoroutine(awaitable) else _as_coroutine(awaitable)
     loop = _thread_loop()
+    nested = loop.is_running()  # run_sync inside a coroutine run_sync is running
+    if nested:
+        loop = asyncio.new_event_loop()
     outer = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(loop)
     try:
-        yielded = coroutine.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        asyncio.events._set_running_loop(loop)
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            asyncio.events._set_running_loop(outer)
+        asyncio.events._set_running_loop(None)
+        try:
+            return loop.run_until_complete(_resume(coroutine, yielded))
+        finally:
+            asyncio.events._set_running_loop(outer)
     finally:
-        asyncio.events._set_running_loop(outer)
-    asyncio.events._set_running_loop(None)
-    try:
-        return loop.run_until_complete(_resume(coroutine, yielded))
-    finally:
-        asyncio.events._set_running_loop(outer)
+        if nested:
+            loop.close()
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

@@ -1246,15 +1246,20 @@ def _sweep_hold_statements(backend: str) -> tuple[Any, Any]:
 
 
 _COMPILED: dict[tuple[str, str], _Compiled] = {}
+_COMPILED_LOCK = threading.Lock()
 
 
 def _compiled_for(dialect: Any) -> _Compiled:
-    """The statements compiled for this kind of dialect, compiled once per process (~20 ms)."""
+    """The statements compiled for this kind of dialect, once per process (~20 ms).
+
+    Under a lock: stores created at once in several threads compile the shared statements once.
+    """
     kind = (dialect.name, dialect.driver)
-    compiled = _COMPILED.get(kind)
-    if compiled is None:
-        compiled = _COMPILED.setdefault(kind, _Compiled(dialect, dialect.name))
-    return compiled
+    with _COMPILED_LOCK:
+        compiled = _COMPILED.get(kind)
+        if compiled is None:
+            compiled = _COMPILED[kind] = _Compiled(dialect, dialect.name)
+        return compiled
 
 
 class _Compiled:

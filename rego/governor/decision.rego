@@ -19,7 +19,7 @@
 # evaluated at all.
 #
 # Speed on regorus (see rego/README.md): other packages' rules are referenced by full path, never
-# through an import alias (regorus would evaluate the whole imported package), and the common
+# through an import (regorus would evaluate the whole imported package), and the common
 # case (nothing denies, confirms, warns or redacts) is the first branch of `decision`.
 #
 # Elements a package may contribute:

@@ -312,6 +312,24 @@ def test_a_handler_that_decides_at_once_is_honoured(memory: InMemoryStorage) -> 
     assert statuses == ["completed", "rejected"]
 
 
+def test_an_approval_callback_that_refuses_is_an_approval_rejected(memory: InMemoryStorage) -> None:
+    @govern(
+        policies=[
+            ApprovalPolicy(approvers=["cfo"], approval_callback=lambda eid, name, args: False)
+        ],
+        storage=memory,
+    )
+    async def wire(amount: int) -> int:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ApprovalRejected) as caught:
+        asyncio.run(wire(10))
+    assert isinstance(caught.value, PolicyViolation)
+    assert caught.value.reasons == ("approval.rejected:ApprovalPolicy",)
+    (execution,) = memory.list_executions()
+    assert execution.status is ExecutionStatus.REJECTED
+
+
 def test_nested_governed_calls_ask_each_stage_in_turn(memory: InMemoryStorage) -> None:
     asked: list[list[str]] = []
 
@@ -588,8 +606,7 @@ def test_a_redact_decision_rewrites_the_text_argument_before_the_call(
 
     assert send("mail ann@example.com now") == "sent"
     assert send(message="or bob@example.org") == "sent"
-    assert all("@example" not in m for m in received) and len(received) == 2
-    assert received[0].startswith("mail ") and received[0].endswith(" now")
+    assert received == ["mail [REDACTED_EMAIL] now", "or [REDACTED_EMAIL]"]
     assert [a.decision for a in memory.list_audit_records()] == ["redact", "redact"]
     assert "@example" not in everything_stored(memory)  # records hold what the function got
 

@@ -150,6 +150,15 @@ def test_binding_maps_positional_keyword_default_and_variadic_arguments() -> Non
     assert bound.inputs(plain) == {"args": [1, 5, 7, 8], "kwargs": {"c": 3, "token": "MASKED"}}
     assert bound.call_args(bound.named) == ((1, 5, 7, 8), {"c": 3, "token": "t"})
 
+    def simple(a: int, b: int = 2) -> None: ...
+
+    binder = _Binder(simple)
+    assert binder.bind((1,), {}).named == {"a": 1, "b": 2}
+    assert binder.bind((), {"b": 5, "a": 1}).named == {"a": 1, "b": 5}
+    for args, kwargs in (((), {}), ((1, 2, 3), {}), ((1,), {"a": 1}), ((1,), {"c": 3})):
+        with pytest.raises(TypeError):
+            binder.bind(args, kwargs)
+
     class Agent:
         def act(self, x: int) -> None: ...
 
@@ -172,6 +181,13 @@ def test_redactions_apply_to_named_positional_and_nested_text_and_fail_closed() 
         ],
     )
     assert redacted == {"message": "hi [E]", "meta": {"note": "call #"}}
+    same_text_three_ways = [
+        {"path": p, "start": 3, "end": 11, "kind": "email", "replacement": "[E]"}
+        for p in ("args.message", "args.args.0", "args.kwargs.message")
+    ]
+    overlapping = [{"path": "args.message", "start": 0, "end": 5, "replacement": "[X]"}]
+    assert _redact_arguments(bound, same_text_three_ways)["message"] == "hi [E]"
+    assert _redact_arguments(bound, same_text_three_ways + overlapping)["message"] == "[X]"
     assert meta == {"note": "call 555"}  # the caller's object is not changed
     for path in ("raw_text", "args.missing", "args.meta"):
         with pytest.raises(_RedactionError):

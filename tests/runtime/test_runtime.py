@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from governor import ConfigurationError, PolicyViolation, configure, govern, runtime
+from governor import (
+    ConfigurationError,
+    PolicyViolation,
+    RateLimitExceeded,
+    RateLimitPolicy,
+    configure,
+    govern,
+    runtime,
+)
 from governor.bundle import build_bundle
-from governor.engine import RegorusEngine
+from governor.engine import OpaSidecarEngine, RegorusEngine
 from governor.errors import BundleSignatureError
 from governor.serialization import MASK
 from governor.storage import InMemoryStorage
@@ -58,6 +66,57 @@ def test_a_signed_archive_loads_with_its_verification_key(tmp_path: Path) -> Non
     configure(verification_key="wrong")
     with pytest.raises(BundleSignatureError):
         runtime.get_engine()
+
+
+def test_the_engine_is_chosen_by_setting_and_decides_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes: dict[str, list[str]] = {}
+    for name in ("regorus", "opa-lib"):
+        monkeypatch.setenv(runtime.ENV_ENGINE, name)
+        runtime.reset()
+        store = InMemoryStorage()
+
+        @govern(policies=[RateLimitPolicy(max_calls=1, window_seconds=60)], storage=store)
+        def act() -> int:
+            return 1
+
+        act()
+        with pytest.raises(RateLimitExceeded):
+            act()
+        outcomes[name] = [r.decision for r in store.list_audit_records()]
+        assert store.list_audit_records()[0].record["engine"] == name
+    assert outcomes["regorus"] == outcomes["opa-lib"] == ["allow", "deny"]
+
+
+def test_the_opa_sidecar_decides_sync_and_async_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.engine.opa_double import OpaDouble
+
+    bundle = runtime.load_policy_bundle(runtime.RuntimeSettings())
+    with OpaDouble(bundle).start() as opa:
+        monkeypatch.setenv(runtime.ENV_ENGINE, "opa")
+        monkeypatch.setenv(runtime.ENV_OPA_URL, opa.url)
+        runtime.reset()
+        store = InMemoryStorage()
+
+        @govern(policies=[RateLimitPolicy(max_calls=1, window_seconds=60)], storage=store)
+        async def remote() -> int:
+            return 1
+
+        @govern(storage=store)
+        def local() -> int:
+            return 2
+
+        async def twice() -> None:
+            assert await remote() == 1
+            with pytest.raises(RateLimitExceeded):
+                await remote()
+            engine = runtime.get_engine()
+            assert isinstance(engine, OpaSidecarEngine)
+            await engine.aclose()  # its keep-alive connections, before the double stops
+
+        assert local() == 2
+        asyncio.run(twice())
+        assert len(opa.requests) == 3
+    assert {r.record["engine"] for r in store.list_audit_records()} == {"opa"}
 
 
 def test_bad_settings_are_loud_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,3 +193,15 @@ def test_run_sync_runs_coroutines_with_and_without_a_running_loop() -> None:
         return runtime.run_sync(no_real_await), runtime.run_sync(needs_a_loop)
 
     assert asyncio.run(inside_a_loop()) == (1, 2)
+
+
+def test_run_sync_nests_when_a_coroutine_it_runs_calls_sync_code_that_needs_it() -> None:
+    async def inner() -> int:
+        await asyncio.sleep(0.001)
+        return 3
+
+    async def outer() -> int:
+        await asyncio.sleep(0.001)
+        return runtime.run_sync(inner) + 1
+
+    assert runtime.run_sync(outer) == 4

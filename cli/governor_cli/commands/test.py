@@ -128,11 +128,14 @@ def _print(report: Report, output_format: Format, verbose: bool, coverage: bool)
     else:
         typer.echo(reporters.pretty(report, verbose))
         if coverage and report.coverage is not None:
-            reporters.coverage_table(report.coverage, Console(file=sys.stdout, width=_table_width(report)))
+            reporters.coverage_table(
+                report.coverage, Console(file=sys.stdout, width=_table_width(report))
+            )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _table_width(report: Report) -> int:
     """Wide enough that no file path is cut: a person copies them into an editor."""
-    longest = max((len(path) for path in report.coverage.files), default=0)
+    files = report.coverage.files if report.coverage is not None else {}
+    longest = max((len(path) for path in files), default=0)
     return max(120, longest + 70)
