@@ -7,7 +7,7 @@ Variants (each a trivial `async def f(x): return x`, awaited COUNT times one aft
 - `govern(policies=[AuditPolicy(), RateLimitPolicy(max_calls=10**9, window_seconds=60)])` on a
   SQLite file in a temporary directory, with and without capture_state
 - `engine only`: one `decide()` of the input `govern()` sends, to show the engine's share
-- the same `govern()` on a sync function
+- `govern()` and the Audit+RateLimit variant on a sync function (no worker-thread hops)
 
     .venv/bin/python bench/decorator.py [--count 2000] [--warmup 200] [--repeat 3] [--json]
                                         [--profile VARIANT] [--profile-lines 25]
@@ -127,6 +127,10 @@ def build_variants(directory: Path) -> dict[str, tuple[Callable[[int], Any], boo
         "govern(Audit+RateLimit) sqlite": (
             govern(policies=limits, storage=sqlite("audit_rl"), emitter=emitter)(plain),
             True,
+        ),
+        "govern(Audit+RateLimit) sqlite, sync function": (
+            govern(policies=limits, storage=sqlite("audit_rl_sync"), emitter=emitter)(plain_sync),
+            False,
         ),
         "govern(Audit+RateLimit, capture_state=False) sqlite": (
             govern(

@@ -17,8 +17,9 @@ sidecar loads its own bundles, so it takes no `bundle`. `configure(...)` sets th
 code, before or after first use (the next call builds a new engine).
 
 This module also runs user coroutines for **sync** governed functions (`run_sync`): a sync
-function runs in its caller's thread, and a user's `async def` validator or handler is run there
-without starting an event loop inside a running one.
+function runs in its caller's thread, and a user's `async def` validator or hook is run there
+without an `asyncio.run` inside a running loop. Async event handlers of sync calls made outside
+any event loop go to one background loop thread (`submit_background`).
 """
 
 from __future__ import annotations
@@ -299,11 +300,6 @@ _background = _BackgroundLoop()
 def submit_background(coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     """Run `coroutine` on governor's background loop thread; returns a concurrent future."""
     return _background.submit(coroutine)
-
-
-def in_background_thread() -> bool:
-    """True when called on governor's background loop thread."""
-    return threading.current_thread().name == "governor-background"
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:

@@ -229,6 +229,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # listen backlog: Go's is the system's, Python's default is 5
 
+    def server_activate(self) -> None:
+        super().server_activate()
+        # A client may reset its connection between select() and accept(); a blocking accept()
+        # would then hang serve_forever, and shutdown() with it. Non-blocking, accept() fails
+        # with BlockingIOError instead, which socketserver ignores.
+        self.socket.setblocking(False)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setblocking(True)  # handlers read with ordinary blocking I/O
+        return conn, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout, go_down) is routine here, not worth a traceback."""
         if not isinstance(sys.exc_info()[1], ConnectionError):

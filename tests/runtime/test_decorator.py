@@ -706,3 +706,36 @@ def test_the_readme_policy_file_and_the_bundles_governance_files_govern_calls(
         assert tool("hello") == "hello"
     with pytest.raises(RateLimitExceeded, match="rate_limit.no_user"):
         tool("anonymous")
+
+
+def test_on_state_saved_gets_each_snapshot_and_a_failing_callback_changes_nothing(
+    memory: InMemoryStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def callback(execution_id: str, state: dict[str, Any]) -> None:
+        seen.append(state["checkpoint"])
+        raise RuntimeError("callback bug")
+
+    @govern(on_state_saved=callback, storage=memory)
+    def work() -> int:
+        return 7
+
+    assert work() == 7
+    assert seen == ["pre_execution", "post_execution"]
+    assert "on_state_saved raised" in caplog.text
+    assert memory.list_executions()[0].status is ExecutionStatus.COMPLETED
+
+
+def test_bad_decorator_arguments_are_configuration_errors() -> None:
+    from governor import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="item 0 is dict"):
+        govern(policies=[{"type": "rate_limit"}])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="context"):
+        govern(context=["user"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="has no method 'missing'"):
+
+        @govern_class(methods=["missing"])
+        class Agent:
+            pass

@@ -91,7 +91,7 @@ def test_the_opa_sidecar_decides_sync_and_async_calls(monkeypatch: pytest.Monkey
     from tests.engine.opa_double import OpaDouble
 
     bundle = runtime.load_policy_bundle(runtime.RuntimeSettings())
-    with OpaDouble(bundle).start() as opa:
+    with OpaDouble(bundle) as opa:
         monkeypatch.setenv(runtime.ENV_ENGINE, "opa")
         monkeypatch.setenv(runtime.ENV_OPA_URL, opa.url)
         runtime.reset()
