@@ -18,12 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --ignore-requires-python opa-golib-python-bindings==0.4.4
 	touch $(STAMP)
 
-# Until the server lands, `serve` builds the development bundle and evaluates a sample precheck.
+# The precheck server on 127.0.0.1:8000 (GOVERNOR_HOST/GOVERNOR_PORT to change). The first start
+# creates the default organisation and prints its API keys once, with a curl example.
 serve: $(STAMP)
-	@mkdir -p .governor
-	$(BIN)/governor build bundles/development -o .governor/development.tar.gz --revision development
-	$(BIN)/governor eval -d .governor/development.tar.gz -i examples/precheck-input.json \
-		--format pretty data.governor.decision
+	$(BIN)/governor serve
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -9,17 +9,22 @@ For a call of a function governed by `@govern` (`governor.decorator`), in order:
 3. **one decision** (`data.governor.decision`) for the whole pre phase. When a policy needs the
    store's counts (`RateLimitPolicy`, `BudgetPolicy`) the evaluation happens inside ONE store
    transaction that locks their keys: count -> evaluate -> record the call (unless denied) /
-   reserve the estimate (on allow) -> write -> commit. Async callers run that section in a
+   reserve the estimate (on allow) -> commit. Async callers run that section in a
    worker thread (`asyncio.to_thread`), never on the event loop. The execution, its
-   `pre_execution` snapshot and its first events are written before the function runs when
-   there is a snapshot to keep (`capture_state=True`) or an approval to wait for; otherwise
-   everything is written in one transaction after the call;
+   `awaiting_approval` snapshot and its first events are written before the function runs only
+   when there is an approval to wait for; otherwise everything (the execution, the
+   `pre_execution` snapshot captured at this point when `capture_state=True`, the events and
+   the audit record) is written in ONE transaction after the call, and an async caller on a
+   blocking store makes no worker-thread hop before the function runs unless there is a
+   locked section or an approval;
 4. **enforcement**: `deny` raises `PolicyViolation` (`RateLimitExceeded` for rate limits) and the
    function never runs; `confirm` goes to the `ApprovalManager` (the execution and its arguments
    are stored as `awaiting_approval` first); `redact` rewrites the named string arguments (and
    the records hold the redacted text); `allow` runs the function;
 5. **post phase**, only when a policy applies after the call: a second evaluation over the result
-   (a deny withholds the result);
+   (a deny withholds the result). Policies whose Rego reads no output (`AuditPolicy`,
+   `reads_output = False`) are not evaluated again when they also applied before the call:
+   their answer (masks, tags) is the pre decision's (`_post_mode`);
 6. **post-actions** (`post=`), then the final records: the budget hold settled with the actual
    cost (released if the function failed), the execution, the `post_execution` snapshot,
    events, and exactly one audit record per call (also for denied, failed and pending calls).
@@ -544,6 +549,7 @@ class _Call:
     recorded: bool = False  # the execution is in the store
     started_event: bool = False  # execution.started was queued
     saved_states: list[dict[str, Any]] = field(default_factory=list)
+    pending_snapshots: list[SnapshotRecord] = field(default_factory=list)  # not yet stored
     audit: AuditRecord | None = None
     masked_cache: tuple[frozenset[str], Any] | None = None
     returned: bool = False  # the function returned (its cost was incurred)
@@ -570,6 +576,13 @@ class _Spec:
     static_context: dict[str, Any]
     user_key: str
     static_mask: frozenset[str]
+    #: The pre-phase policies that need the store's counts (fixed per function).
+    rate_limits: tuple[Policy, ...] = ()
+    budgets: tuple[Policy, ...] = ()
+    #: How the post phase is decided: "none" (no policy applies after the call), "pre" (only
+    #: policies whose post answer is their pre answer: taken from the pre decision) or
+    #: "evaluate" (a second evaluation over the result).
+    post: str = "none"
 
     @property
     def full_name(self) -> str:
@@ -714,19 +727,25 @@ class Executor:
             for name in getattr(policy, "sensitive_fields", None) or ():
                 static_mask.add(str(name))
         target = inspect.unwrap(func)
+        policies = tuple(policies)
         return _Spec(
             func=func,
             binder=_Binder(target, method=method),
             name=getattr(target, "__name__", type(target).__name__),
             module=getattr(target, "__module__", "") or "",
             qualname=getattr(target, "__qualname__", getattr(target, "__name__", "")),
-            policies=tuple(policies),
+            policies=policies,
             pre_actions=tuple(pre_actions),
             post_actions=tuple(post_actions),
             capture_state=capture_state,
             static_context=dict(context or {}),
             user_key=user_key,
             static_mask=frozenset(static_mask),
+            rate_limits=tuple(
+                p for p in policies if p.policy_type == "rate_limit" and p.applies("pre")
+            ),
+            budgets=tuple(p for p in policies if p.policy_type == "budget" and p.applies("pre")),
+            post=_post_mode(policies),
         )
 
     async def execute(
@@ -925,10 +944,8 @@ class Executor:
         self._subject_for_rate_limits(call, info)
         entries, facts = await self._gather(mode, call, info, "pre")
         document = self._input(call, info, "pre", entries, facts)
-        rate_limits = [
-            p for p in call.spec.policies if p.policy_type == "rate_limit" and p.applies("pre")
-        ]
-        budgets = [p for p in call.spec.policies if p.policy_type == "budget" and p.applies("pre")]
+        rate_limits = list(call.spec.rate_limits)
+        budgets = list(call.spec.budgets)
         engine = self.engine
         fail_open = runtime.fail_open()
         if rate_limits or budgets:
@@ -948,7 +965,10 @@ class Executor:
         else:
             call.decision = await mode.decide(engine, document, fail_open)
             self._after_decision(call, call.decision)
-            await mode.io(store, self._commit_pre, call, store)
+            if self._writes_before_call(call):  # a worker-thread hop only when there is I/O
+                await mode.io(store, self._commit_pre, call, store)
+            else:
+                self._write_pre(call, None)
         call.ctx.decision = call.decision
 
     def _subject_for_rate_limits(self, call: _Call, info: CallInfo) -> None:
@@ -1098,41 +1118,46 @@ class Executor:
 
     @staticmethod
     def _writes_before_call(call: _Call) -> bool:
-        """Whether the execution is stored before the function runs: for a snapshot to replay
-        or resume from (capture_state, approvals). Otherwise one transaction after the call
-        writes everything (a call that is not denied has nothing to lose before it returns)."""
+        """Whether the execution is stored before the function runs: only for an approval,
+        whose pending execution and saved arguments must be committed before anyone is asked.
+
+        Otherwise ONE transaction after the call writes everything: the execution, the
+        `pre_execution` snapshot (captured now, stored then), the events and the audit record.
+        A call that is not denied has nothing to lose before it returns, and the caller is told
+        nothing before that transaction committed. (The rate-limit/budget locked section still
+        commits its counts and holds before the function runs: that is what makes them exact.)
+        """
         decision = call.decision
         assert decision is not None
-        if decision.decision == "deny":
-            return False  # written once, with its audit record, by _finish_failed
-        return call.spec.capture_state or decision.decision == "confirm"
+        return decision.decision == "confirm"
 
     def _commit_pre(self, call: _Call, store: StorageBackend) -> None:
-        if self._writes_before_call(call):
-            with store.transaction() as tx:
-                self._write_pre(call, tx)
-        else:
-            self._queue_started(call)
+        with store.transaction() as tx:
+            self._write_pre(call, tx)
 
-    def _write_pre(self, call: _Call, tx: Transaction) -> None:
-        """The pre-phase records, masked: the execution, its started event, the snapshots."""
+    def _write_pre(self, call: _Call, tx: Transaction | None) -> None:
+        """The pre-phase records, masked: the execution, its started event, the snapshots.
+
+        Written through `tx` only for an approval (`_writes_before_call`); otherwise the
+        `pre_execution` snapshot is captured now and stored with the final records.
+        """
         decision = call.decision
         assert decision is not None
         self._queue_started(call)
-        if not self._writes_before_call(call):
+        if decision.decision == "deny":
+            return  # written once, with its audit record, by _finish_failed
+        if not self._writes_before_call(call) or tx is None:
+            if call.spec.capture_state:
+                call.ctx.status = ExecutionStatus.RUNNING
+                self._snapshot(call, None, "pre_execution", output=None, has_output=False)
             return
-        status = (
-            ExecutionStatus.AWAITING_APPROVAL
-            if decision.decision == "confirm"
-            else ExecutionStatus.RUNNING
-        )
+        status = ExecutionStatus.AWAITING_APPROVAL
         call.ctx.status = status
         tx.save_execution(self._execution_record(call, status))
         call.recorded = True
         if call.spec.capture_state:
             self._snapshot(call, tx, "pre_execution", output=None, has_output=False)
-        if decision.decision == "confirm":
-            self._snapshot(call, tx, "awaiting_approval", output=None, has_output=False)
+        self._snapshot(call, tx, "awaiting_approval", output=None, has_output=False)
         self._save_unsaved(call, tx)
 
     @staticmethod
@@ -1265,7 +1290,27 @@ class Executor:
     async def _after(self, mode: _Mode, call: _Call, result: Any) -> Any:
         spec = call.spec
         call.ctx.outputs = result
-        if any(p.applies("post") for p in spec.policies):
+        if spec.post == "pre":
+            # Only policies whose post-phase answer IS their pre-phase answer (an AuditPolicy:
+            # its masks and tags depend on its parameters, never on the output) apply after
+            # the call: their answer is taken from the pre decision instead of evaluating again.
+            call.ctx.add_checkpoint("post_policies")
+            decision = _post_from_pre(call.decision)
+            call.post_decision = decision
+            self._event(
+                call,
+                EventType.POLICY_EVALUATED,
+                {
+                    "phase": "post",
+                    "decision": decision.decision,
+                    "reasons": list(decision.reasons),
+                    "violations": [dict(v) for v in decision.violations],
+                    "revision": decision.revision,
+                    "engine": decision.engine,
+                    "from_pre_decision": True,
+                },
+            )
+        elif spec.post == "evaluate":
             call.ctx.add_checkpoint("post_policies")
             output = to_json(result)
             info = self._call_info(call, "post", output=output, raw_output=result)
@@ -1442,6 +1487,9 @@ class Executor:
             if write_execution:
                 tx.save_execution(record)
                 call.recorded = True
+            for snapshot in call.pending_snapshots:  # captured before the call (pre_execution)
+                tx.save_snapshot(snapshot)
+            call.pending_snapshots = []
             if exc is None and call.spec.capture_state:
                 self._snapshot(call, tx, "post_execution", output=result, has_output=True)
             if exc is None:
@@ -1577,8 +1625,15 @@ class Executor:
         )
 
     def _snapshot(
-        self, call: _Call, tx: Transaction, checkpoint: str, *, output: Any, has_output: bool
+        self,
+        call: _Call,
+        tx: Transaction | None,
+        checkpoint: str,
+        *,
+        output: Any,
+        has_output: bool,
     ) -> None:
+        """Capture a snapshot: stored through `tx`, or (None) kept for the final transaction."""
         decision = call.decision
         state: dict[str, Any] = {
             "checkpoint": checkpoint,
@@ -1592,9 +1647,13 @@ class Executor:
         }
         if has_output:
             state["output"] = mask({"output": encode(output)}, call.mask_fields)["output"]
-        snapshot = tx.save_snapshot(
-            SnapshotRecord(execution_id=call.execution_id, checkpoint=checkpoint, state=state)
+        snapshot = SnapshotRecord(
+            execution_id=call.execution_id, checkpoint=checkpoint, state=state, captured_at=utcnow()
         )
+        if tx is not None:
+            snapshot = tx.save_snapshot(snapshot)
+        else:
+            call.pending_snapshots.append(snapshot)
         call.ctx.add_checkpoint(checkpoint)
         self._event(
             call,
@@ -1689,6 +1748,50 @@ def _mask_paths(call: _Call) -> set[str]:
         except _RedactionError:
             continue
     return fields
+
+
+def _post_mode(policies: Sequence[Policy]) -> str:
+    """How a function's post phase is decided (`_Spec.post`).
+
+    "none" when no policy applies after the call. "pre" when every policy that does is one whose
+    Rego package reads neither `input.output` nor `input.phase` (`reads_output = False`, e.g.
+    `AuditPolicy`), also applies before the call (so its entry was in the pre evaluation) and
+    gathers no facts of its own: the second evaluation would give back the pre decision's
+    audit answer, so it is not run. "evaluate" otherwise (output validation, user post
+    policies, custom checks, a post-only audit policy).
+    """
+    post = [p for p in policies if p.applies("post")]
+    if not post:
+        return "none"
+    if all(
+        getattr(p, "reads_output", True) is False and p.applies("pre") and _gathers_nothing(p)
+        for p in post
+    ):
+        return "pre"
+    return "evaluate"
+
+
+def _post_from_pre(pre: Decision | None) -> Decision:
+    """The post-phase decision of audit-only post policies, from the pre decision: they never
+    change a decision (allow), keep their own warnings and the pre decision's audit answer."""
+    assert pre is not None
+    violations = tuple(v for v in pre.violations if v.get("type") == "audit")
+    return Decision(
+        decision="allow",
+        reasons=tuple(r for r in pre.reasons if r.startswith("audit.")),
+        violations=violations,
+        approval={
+            "required": False,
+            "approvers": [],
+            "stages": [],
+            "timeout_seconds": 0,
+            "quorum": 0,
+        },
+        redactions=(),
+        audit=pre.audit,
+        revision=pre.revision,
+        engine=pre.engine,
+    )
 
 
 def _gathers_nothing(policy: Policy) -> bool:

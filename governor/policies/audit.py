@@ -26,6 +26,13 @@ class AuditPolicy(Policy):
     """Audit settings: masked fields, compliance tags, whether inputs/outputs are recorded."""
 
     policy_type = "audit"
+    #: The audit Rego package reads only its entries' parameters and `data.governor.config`,
+    #: never `input.output` or `input.phase`: its answer after the call equals its answer
+    #: before it. So when it applies in both phases (the default) and no other policy applies
+    #: after the call, the executor takes its post-phase answer (masks, tags) from the pre
+    #: decision instead of running a second engine evaluation. A post-only AuditPolicy is
+    #: still evaluated after the call (its entry is not in the pre evaluation).
+    reads_output = False
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from governor.storage._budget import (
     settled_usage,
     split_period,
 )
-from governor.storage._json import ensure_json
+from governor.storage._json import copy_json
 from governor.storage._prepare import (
     prepare_audit,
     prepare_changes,
@@ -84,10 +84,10 @@ _JSON_FIELDS = ("inputs", "outputs", "metadata", "state", "data", "reasons", "re
 
 def _copy(record: _R) -> _R:
     """Return a copy whose JSON fields are copied too, so callers never share our objects."""
+    # The JSON fields of a stored record were checked by `prepare_*` on the way in: copied
+    # without checking again.
     changes = {
-        name: ensure_json(getattr(record, name), name)
-        for name in _JSON_FIELDS
-        if hasattr(record, name)
+        name: copy_json(getattr(record, name)) for name in _JSON_FIELDS if hasattr(record, name)
     }
     return dataclasses.replace(record, **changes)
 

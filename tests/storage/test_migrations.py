@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from governor_server import models as server_models  # noqa: F401  (registers the server tables)
 from sqlalchemy import create_engine, inspect, text
 
 from governor.errors import StorageError
@@ -33,13 +34,21 @@ TABLES = {
     "governor_budget_usage",
     "governor_budget_reservations",
     "governor_budget_daily_totals",
+    "governor_orgs",
+    "governor_api_keys",
+    "governor_decisions",
     VERSION_TABLE,
 }
-TABLES_0001 = TABLES - {
-    "governor_budget_usage",
-    "governor_budget_reservations",
-    "governor_budget_daily_totals",
-}
+SERVER_TABLES = {"governor_orgs", "governor_api_keys", "governor_decisions"}
+TABLES_0001 = (
+    TABLES
+    - SERVER_TABLES
+    - {
+        "governor_budget_usage",
+        "governor_budget_reservations",
+        "governor_budget_daily_totals",
+    }
+)
 
 
 def test_the_migrations_ship_inside_the_package() -> None:
@@ -47,7 +56,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert package / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_first_use_creates_the_schema_at_head(tmp_path: Path) -> None:
@@ -77,6 +86,7 @@ def test_the_indexes_cover_what_is_filtered(tmp_path: Path) -> None:
     assert ["org_id", "created_at"] in indexed("governor_budget_usage")
     assert ["key", "expires_at"] in indexed("governor_budget_reservations")
     assert ["status", "expires_at"] in indexed("governor_budget_reservations")
+    assert ["org_id", "created_at"] in indexed("governor_decisions")
     store.close()
 
 
@@ -139,7 +149,7 @@ def test_downgrade_to_base_and_back_up(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_0001_database_with_data_upgrades_to_0002_and_back(tmp_path: Path) -> None:
+def test_a_0001_database_with_data_upgrades_to_head_and_back(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     engine = create_engine(url)
     config = alembic_config()
@@ -151,7 +161,7 @@ def test_a_0001_database_with_data_upgrades_to_0002_and_back(tmp_path: Path) -> 
     old.append_audit_record(AuditRecord(action="call", decision="allow"))
     old.close()
 
-    store = SQLStorage(url)  # migrates 0001 -> 0002, keeping the data
+    store = SQLStorage(url)  # migrates 0001 -> head, keeping the data
     assert set(inspect(store.engine).get_table_names()) == TABLES
     assert store.verify_audit_chain() is None
     assert len(store.list_audit_records()) == 1

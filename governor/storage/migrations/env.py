@@ -7,12 +7,17 @@ hand, the URL comes from the `sqlalchemy.url` option or `GOVERNOR_DATABASE_URL`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
 from governor.storage.models import VERSION_TABLE, Base
+
+# The precheck server's tables are declared on the same metadata (revision 0003 onwards).
+with contextlib.suppress(ImportError):  # a wheel without the server package
+    import governor_server.models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

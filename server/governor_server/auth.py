@@ -1,0 +1,60 @@
+"""Authentication by the `X-Governs-Key` header, and authorisation by the key's role.
+
+401 for a missing, unknown or revoked key; 403 for a valid key whose role may not use the
+endpoint (wire protocol §2.5). The organisation always comes from the key, never the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from governor_server.errors import ApiError
+from governor_server.keys import Principal, authenticate
+from governor_server.state import ServerState, get_state
+
+__all__ = ["KEY_HEADER", "current_principal", "require_role"]
+
+KEY_HEADER = "X-Governs-Key"
+
+
+def current_principal(
+    state: Annotated[ServerState, Depends(get_state)],
+    x_governs_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """Dependency: the caller's organisation and role, from a valid, unrevoked key."""
+    if not x_governs_key:
+        raise ApiError(
+            401,
+            "missing_api_key",
+            f"missing API key: send it in the {KEY_HEADER} header "
+            "(create one with `governor keys create --org NAME --role app`)",
+        )
+    principal = authenticate(state.store.engine, x_governs_key.strip())
+    if principal is None:
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "invalid API key: it is unknown or was revoked; `governor keys list` shows the "
+            "valid keys by prefix, `governor keys create` makes a new one",
+        )
+    return principal
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """Dependency factory: the principal, if its role is one of `roles` (admin always is)."""
+    allowed = frozenset(roles) | {"admin"}
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"forbidden: this endpoint needs a key with role {' or '.join(sorted(allowed))}; "
+                f"key {principal.key_prefix} has role {principal.role}",
+            )
+        return principal
+
+    return dependency

@@ -1,0 +1,123 @@
+"""The hot path does no more work than its guarantees need (engine evaluations, transactions)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from governor import (
+    AuditPolicy,
+    InMemoryStorage,
+    RateLimitPolicy,
+    ValidationPolicy,
+    govern,
+)
+from governor.errors import NotJSONSafe
+from governor.events import Event
+from governor.storage._json import copy_json, ensure_json
+
+
+class _Counting(InMemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions = 0
+
+    @contextmanager
+    def transaction(self, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
+        self.transactions += 1
+        with super().transaction(**kwargs) as tx:
+            yield tx
+
+
+def _count_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import governor.executor as executor
+
+    phases: list[str] = []
+    real = executor.decide_async
+
+    async def counting(engine: Any, document: Any, **kwargs: Any) -> Any:
+        phases.append(document["phase"])
+        return await real(engine, document, **kwargs)
+
+    monkeypatch.setattr(executor, "decide_async", counting)
+    return phases
+
+
+def test_an_audit_policy_needs_one_evaluation_and_one_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phases = _count_evaluations(monkeypatch)
+    store = _Counting()
+
+    @govern(
+        policies=[AuditPolicy(sensitive_fields=["card"], compliance_tags=["PCI"])], storage=store
+    )
+    async def pay(amount: int, card: str) -> dict[str, Any]:
+        return {"amount": amount, "card": card}
+
+    assert asyncio.run(pay(5, "4111")) == {"amount": 5, "card": "4111"}
+    assert phases == ["pre"]
+    assert store.transactions == 1
+    (audit,) = store.list_audit_records()
+    assert audit.record["tags"] == ["PCI"]
+    assert audit.record["inputs"]["args"][1] == "***REDACTED***"
+    assert audit.record["output"]["card"] == "***REDACTED***"
+    assert audit.record["post"]["decision"] == "allow"
+    (execution,) = store.list_executions()
+    assert [s.checkpoint for s in store.list_snapshots(execution.id)] == [
+        "pre_execution",
+        "post_execution",
+    ]
+    events = store.list_events(execution_id=execution.id)
+    post = [Event.from_record(e) for e in events if e.event_type == "policy.evaluated"][1]
+    assert post.data["phase"] == "post" and post.data["from_pre_decision"] is True
+
+
+def test_output_validation_and_post_only_audit_still_evaluate_after_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phases = _count_evaluations(monkeypatch)
+
+    @govern(
+        policies=[AuditPolicy(), ValidationPolicy(output_schema={"type": "object"})],
+        storage=InMemoryStorage(),
+    )
+    async def checked() -> dict[str, Any]:
+        return {}
+
+    @govern(policies=[AuditPolicy(phase="post")], storage=InMemoryStorage())
+    async def audited() -> int:
+        return 1
+
+    asyncio.run(checked())
+    asyncio.run(audited())
+    assert phases == ["pre", "post", "pre", "post"]
+
+
+def test_a_rate_limit_commits_its_count_before_the_call_and_the_records_after() -> None:
+    store = _Counting()
+    seen: list[int] = []
+
+    @govern(policies=[RateLimitPolicy(max_calls=5, window_seconds=60)], storage=store)
+    async def work() -> None:
+        # the count is committed (exactness); the execution is written with the final records
+        seen.append(store.transactions)
+        assert store.list_executions() == []
+
+    asyncio.run(work())
+    assert seen == [1] and store.transactions == 2
+    assert len(store.list_audit_records()) == 1
+
+
+def test_ensure_json_names_the_bad_field_and_copy_json_copies() -> None:
+    with pytest.raises(NotJSONSafe, match=r"record\.a\[1\]\[\"b c\"\] is nan"):
+        ensure_json({"a": [1, {"b c": float("nan")}]}, "record")
+    with pytest.raises(NotJSONSafe, match=r"record\.x has the key 1"):
+        ensure_json({"x": {1: 2}}, "record")
+    value = {"a": [1, {"b": 2}]}
+    copied = copy_json(value)
+    assert copied == value and copied["a"] is not value["a"]
