@@ -19,9 +19,14 @@ from governor.bundle import load_bundle
 from governor.engine import Engine, create_engine
 from governor.errors import ConfigurationError
 from governor.storage import SQLStorage
-from governor_server import __version__
+from governor_server import __version__, observability
 from governor_server.errors import install_error_handlers
+from governor_server.routers import analytics as analytics_routes
+from governor_server.routers import budgets as budget_routes
 from governor_server.routers import checks, health
+from governor_server.routers import confirmations as confirmation_routes
+from governor_server.routers import opa as opa_routes
+from governor_server.routers import tools as tool_routes
 from governor_server.settings import Settings
 from governor_server.state import ServerState
 
@@ -86,6 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    observability.install(app, settings)
+    app.include_router(opa_routes.router)
     app.include_router(health.router)
     app.include_router(checks.router)
+    app.include_router(budget_routes.router)
+    app.include_router(confirmation_routes.router)
+    app.include_router(tool_routes.router)
+    app.include_router(analytics_routes.router)
     return app

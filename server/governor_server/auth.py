@@ -13,6 +13,7 @@ from fastapi import Depends, Header
 
 from governor_server.errors import ApiError
 from governor_server.keys import Principal, authenticate
+from governor_server.observability import annotate
 from governor_server.state import ServerState, get_state
 
 __all__ = ["KEY_HEADER", "current_principal", "require_role"]
@@ -40,6 +41,7 @@ def current_principal(
             "invalid API key: it is unknown or was revoked; `governor keys list` shows the "
             "valid keys by prefix, `governor keys create` makes a new one",
         )
+    annotate(org_id=principal.org_id)
     return principal
 
 

@@ -1,4 +1,9 @@
-"""The decision records: every precheck and postcheck, per organisation, for analytics."""
+"""The decision records: every precheck and postcheck, per organisation, for analytics.
+
+Recording a decision also adds it to the organisation's daily counts per decision, tool and user
+(`governor_decision_daily_counts`), in the same transaction, so analytics over long ranges read
+those instead of every decision. Decisions must therefore be recorded through `record_decision`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,30 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Connection, Date, Engine, Table, delete, func, insert, literal, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
 
-from governor_server.models import DecisionRow
+from governor_server.models import DecisionDailyCountRow, DecisionRow
+from governor_server.observability import annotate
 
-__all__ = ["DecisionEntry", "list_decisions", "record_decision"]
+__all__ = [
+    "DecisionEntry",
+    "is_tool_call",
+    "list_decisions",
+    "rebuild_daily_counts",
+    "record_decision",
+]
 
 _DECISIONS = cast(Table, DecisionRow.__table__)
+_DAILY = cast(Table, DecisionDailyCountRow.__table__)
+
+
+def is_tool_call(tool: str, tags: Sequence[str]) -> bool:
+    """A tool call (wire protocol §4.21): tagged `tool_call`, or a tool other than `model.chat`."""
+    return tool != "model.chat" or "tool_call" in tags
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,8 @@ class DecisionEntry:
 
 
 def record_decision(db: Engine, entry: DecisionEntry) -> DecisionEntry:
-    """Commit `entry` (before the caller is answered); returns it."""
+    """Commit `entry` and its daily counts (before the caller is answered); returns it."""
+    tool_call = is_tool_call(entry.tool, entry.tags)
     with db.begin() as conn:
         conn.execute(
             insert(_DECISIONS).values(
@@ -52,9 +73,80 @@ def record_decision(db: Engine, entry: DecisionEntry) -> DecisionEntry:
                 corr_id=entry.corr_id,
                 policy_revision=entry.policy_revision,
                 created_at=entry.created_at,
+                tool_call=tool_call,
             )
         )
+        _count_daily(conn, entry, tool_call)
+    annotate(org_id=entry.org_id, decision=entry.decision, reasons=list(entry.reasons))
     return entry
+
+
+def _count_daily(conn: Connection, entry: DecisionEntry, tool_call: bool) -> None:
+    """Add `entry` to its day's counts per decision, tool and user (an upsert per dimension)."""
+    dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
+    stmt = dialect.insert(_DAILY)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            _DAILY.c.org_id,
+            _DAILY.c.day,
+            _DAILY.c.tool_call,
+            _DAILY.c.dimension,
+            _DAILY.c.value,
+        ],
+        set_={"count": _DAILY.c.count + stmt.excluded["count"]},
+    )
+    day = entry.created_at.astimezone(UTC).date()
+    conn.execute(
+        stmt,
+        [
+            {
+                "org_id": entry.org_id,
+                "day": day,
+                "tool_call": tool_call,
+                "dimension": dimension,
+                "value": value,
+                "count": 1,
+            }
+            for dimension, value in (
+                ("decision", entry.decision),
+                ("tool", entry.tool),
+                ("user", entry.user_id),
+            )
+        ],
+    )
+
+
+def rebuild_daily_counts(db: Engine, org_id: str) -> None:
+    """Recount the organisation's daily counts from its decisions (after inserting them in bulk,
+    bypassing `record_decision`): one `INSERT ... SELECT ... GROUP BY` per dimension."""
+    with db.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            day: Any = func.date(_DECISIONS.c.created_at)
+        else:
+            day = sql_cast(func.timezone("UTC", _DECISIONS.c.created_at), Date)
+        conn.execute(delete(_DAILY).where(_DAILY.c.org_id == org_id))
+        for dimension, column in (
+            ("decision", _DECISIONS.c.decision),
+            ("tool", _DECISIONS.c.tool),
+            ("user", _DECISIONS.c.user_id),
+        ):
+            grouped = (
+                select(
+                    _DECISIONS.c.org_id,
+                    day,
+                    _DECISIONS.c.tool_call,
+                    literal(dimension),
+                    column,
+                    func.count(),
+                )
+                .where(_DECISIONS.c.org_id == org_id)
+                .group_by(_DECISIONS.c.org_id, day, _DECISIONS.c.tool_call, column)
+            )
+            conn.execute(
+                insert(_DAILY).from_select(
+                    ["org_id", "day", "tool_call", "dimension", "value", "count"], grouped
+                )
+            )
 
 
 def list_decisions(db: Engine, org_id: str, *, limit: int = 100) -> list[DecisionEntry]:

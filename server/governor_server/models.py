@@ -8,15 +8,33 @@ Alembic environment imports this module so that autogenerate sees these tables t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governor.storage.models import Base, JSONDocument, UTCDateTime
 
-__all__ = ["ROLES", "ApiKeyRow", "DecisionRow", "OrgRow"]
+__all__ = [
+    "ROLES",
+    "ApiKeyRow",
+    "ConfirmationRow",
+    "DecisionDailyCountRow",
+    "DecisionRow",
+    "OrgRow",
+    "ToolRow",
+]
 
 #: The roles an API key can have: `app` asks for decisions, `approver` approves confirmations,
 #: `admin` does everything (keys, limits, and what the other two do).
@@ -75,4 +93,94 @@ class DecisionRow(Base):
     policy_revision: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_governor_decisions_org_created", "org_id", "created_at"),)
+    #: A tool call (wire protocol §4.21): tagged `tool_call`, or a tool other than `model.chat`.
+    tool_call: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+    __table_args__ = (
+        Index("ix_governor_decisions_org_created", "org_id", "created_at"),
+        # Analytics filters (revision 0006): one user's, one tool's, the tool calls.
+        Index("ix_governor_decisions_org_user_created", "org_id", "user_id", "created_at"),
+        Index("ix_governor_decisions_org_tool_created", "org_id", "tool", "created_at"),
+        Index("ix_governor_decisions_org_tool_call_created", "org_id", "tool_call", "created_at"),
+    )
+
+
+class DecisionDailyCountRow(Base):
+    """How many decisions an organisation had on one UTC day, per value of one dimension.
+
+    `dimension` is `decision`, `tool` or `user`; `value` the decision, tool name or user id;
+    `tool_call` splits tool calls from the rest. Kept by `record_decision` in the transaction
+    that records the decision, so a month's breakdowns read about 30 rows per value instead of
+    every decision (revision `0006`).
+    """
+
+    __tablename__ = "governor_decision_daily_counts"
+
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tool_call: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+    # SQLite: the primary key is the table (no rowid), so a range of days reads one b-tree.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class ToolRow(Base):
+    """A registered tool of an organisation: its definition (free-form JSON, with `name`).
+
+    Names are unique per organisation (`POST /tools` upserts by name) and restricted to
+    `[A-Za-z0-9._:-]+`, because the SDK puts them into URL paths unescaped.
+    """
+
+    __tablename__ = "governor_tools"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("governor_orgs.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    definition: Mapped[Any] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_governor_tools_org_name"),)
+
+
+class ConfirmationRow(Base):
+    """A request waiting for a person's approval (wire protocol §4.11-§4.13a); revision `0004`.
+
+    `correlation_id` is unique within its organisation (the client may choose it). `status` is
+    stored as `pending`, `approved`, `rejected` or `cancelled`; `expired` is computed on read from
+    `expires_at`, so nothing has to sweep the table. Who decided is the API key (`decided_by_key`,
+    its prefix, and `decided_by_role`), never a name sent in a body.
+    """
+
+    __tablename__ = "governor_confirmations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("governor_orgs.id", ondelete="CASCADE")
+    )
+    correlation_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    request_type: Mapped[str] = mapped_column(String(64))
+    request_desc: Mapped[str] = mapped_column(Text)
+    request_payload: Mapped[Any] = mapped_column(JSONDocument)
+    reasons: Mapped[Any] = mapped_column(JSONDocument)
+    approvers: Mapped[Any] = mapped_column(JSONDocument)
+    user_id: Mapped[str] = mapped_column(String(255))
+    decision_id: Mapped[str | None] = mapped_column(String(64))
+    created_by_key: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_key: Mapped[str | None] = mapped_column(String(32))
+    decided_by_role: Mapped[str | None] = mapped_column(String(16))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "correlation_id", name="uq_governor_confirmations_org_corr"),
+    )

@@ -119,8 +119,9 @@ def present(decision: Decision, raw_text: str, decision_id: str) -> dict[str, An
     """The §4.5 response body (both client families) for `decision` over `raw_text`.
 
     `raw_text_out`: the input on allow, the redacted text on redact and confirm, `""` on deny.
-    Confirmations are not stored yet, so a confirm carries `requiresConfirmation: true` and no
-    `confirmationUrl` (rather than a URL that leads nowhere).
+    A confirm carries `requiresConfirmation: true` and `confirmationUrl: null` here; the caller
+    (`routers/checks.py`) creates the confirmation and fills in its URL and
+    `metadata.correlationId`.
     """
     if decision.decision == "deny":
         text_out = ""

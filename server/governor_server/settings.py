@@ -7,8 +7,14 @@
 | `bundle` | `GOVERNOR_BUNDLE` | `bundles/development` of this checkout, with the standard library |
 | `verification_key` | `GOVERNOR_BUNDLE_VERIFICATION_KEY` | none (a file path or the key text) |
 | `opa_url` | `GOVERNOR_OPA_URL` | none; required by `opa` |
+| `opa_bundles` | `GOVERNOR_OPA_BUNDLES` | the bundle above; `name=path,...` (see below) |
+| `log_level` | `GOVERNOR_LOG_LEVEL` | `INFO` (the JSON request log and the server's own logs) |
 | `host` | `GOVERNOR_HOST` | `127.0.0.1` |
 | `port` | `GOVERNOR_PORT` | `8000` |
+
+`opa_bundles` are the bundles served to OPA sidecars at `/bundles/<name>.tar.gz`
+(`governor_server.opa`): comma-separated `name=path`, or `path` alone (named after its directory or
+file, `.tar.gz` dropped).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class Settings:
     bundle: str | None = str(DEFAULT_BUNDLE)
     verification_key: str | None = None
     opa_url: str | None = None
+    opa_bundles: tuple[str, ...] = ()
+    log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -58,12 +66,22 @@ class Settings:
                 "from 1 to 65535 (or 0 for any free port)"
             )
         engine = get("ENGINE") or "regorus"
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigurationError(
+                f"GOVERNOR_LOG_LEVEL={log_level!r} is not a log level: use DEBUG, INFO, "
+                "WARNING, ERROR or CRITICAL"
+            )
         return cls(
             database_url=get("DATABASE_URL") or default_url(),
             engine=engine,
             bundle=get("BUNDLE") or (None if engine == "opa" else str(DEFAULT_BUNDLE)),
             verification_key=get("BUNDLE_VERIFICATION_KEY"),
             opa_url=get("OPA_URL"),
+            opa_bundles=tuple(
+                part.strip() for part in (get("OPA_BUNDLES") or "").split(",") if part.strip()
+            ),
+            log_level=log_level,
             host=get("HOST") or "127.0.0.1",
             port=port,
         )

@@ -37,9 +37,21 @@ TABLES = {
     "governor_orgs",
     "governor_api_keys",
     "governor_decisions",
+    "governor_confirmations",
+    "governor_budget_limits",
+    "governor_tools",
+    "governor_decision_daily_counts",
     VERSION_TABLE,
 }
-SERVER_TABLES = {"governor_orgs", "governor_api_keys", "governor_decisions"}
+SERVER_TABLES = {
+    "governor_orgs",
+    "governor_api_keys",
+    "governor_decisions",
+    "governor_confirmations",
+    "governor_budget_limits",
+    "governor_tools",
+    "governor_decision_daily_counts",
+}
 TABLES_0001 = (
     TABLES
     - SERVER_TABLES
@@ -56,7 +68,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert package / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0003"
+    assert head_revision() == "0006"
 
 
 def test_first_use_creates_the_schema_at_head(tmp_path: Path) -> None:
@@ -87,6 +99,9 @@ def test_the_indexes_cover_what_is_filtered(tmp_path: Path) -> None:
     assert ["key", "expires_at"] in indexed("governor_budget_reservations")
     assert ["status", "expires_at"] in indexed("governor_budget_reservations")
     assert ["org_id", "created_at"] in indexed("governor_decisions")
+    assert ["org_id", "user_id", "created_at"] in indexed("governor_decisions")
+    assert ["org_id", "tool", "created_at"] in indexed("governor_decisions")
+    assert ["org_id", "tool_call", "created_at"] in indexed("governor_decisions")
     store.close()
 
 

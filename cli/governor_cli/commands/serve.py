@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         from governor_server import Settings, create_app
         from governor_server.app import build_engine
         from governor_server.keys import bootstrap
+        from governor_server.opa import BundleService
 
         try:
             settings = Settings.from_env()
@@ -67,6 +68,7 @@ def register(app: typer.Typer) -> None:
                 port=port if port is not None else settings.port,
             )
             build_engine(settings).close()  # fail here, clearly, rather than inside uvicorn
+            BundleService.from_settings(settings)  # the bundles served to OPA sidecars, too
             store = SQLStorage(settings.database_url)
         except GovernanceError as exc:
             fail(str(exc))
@@ -85,6 +87,7 @@ def register(app: typer.Typer) -> None:
             create_app(settings),
             host=settings.host,
             port=settings.port,
-            log_level="info",
+            log_level=settings.log_level.lower(),
+            access_log=False,  # the app logs every request itself, as one JSON line
             timeout_graceful_shutdown=10,
         )

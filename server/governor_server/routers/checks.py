@@ -1,21 +1,25 @@
 """`POST /api/v1/precheck` and `POST /api/v1/postcheck` (wire protocol §4.5, §4.6).
 
 One evaluation of `data.governor.decision` per request; the decision is recorded (committed)
-before the answer. Policy outcomes are never errors: deny and confirm are 200s.
+before the answer. Policy outcomes are never errors: deny and confirm are 200s. A confirm creates a
+pending confirmation (§4.11) and answers with its absolute `confirmationUrl` (built from the
+request's base URL) and `metadata.correlationId`.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from governor.decision import decide
+from governor_server import budgets
 from governor_server.auth import require_role
+from governor_server.confirmations import confirmation_url, create_confirmation, iso
 from governor_server.decisions import DecisionEntry, record_decision
 from governor_server.keys import Principal
-from governor_server.policy import decision_input, present, reasons_of
+from governor_server.policy import action_kind, decision_input, present, reasons_of
 from governor_server.schemas import (
     ErrorResponse,
     PostcheckRequest,
@@ -50,6 +54,8 @@ def _check(
     corr_id: str | None,
     tags: list[str],
     payload: dict[str, object] | None,
+    base_url: str | None = None,
+    estimate: int | None = None,
 ) -> PrecheckResponse:
     user = user_id or principal.default_user
     document = decision_input(
@@ -61,9 +67,20 @@ def _check(
         raw_text=raw_text,
         tags=tags,
         payload=payload,
-        store=state.store,
     )
-    decision = decide(state.engine, document)
+    budget = None
+    if phase == "pre":  # budget facts, and the hold of an estimate, under the ledger lock
+        budget = budgets.decide_precheck(
+            state,
+            org_id=principal.org_id,
+            user_id=user,
+            document=document,
+            estimate=estimate,
+            corr_id=corr_id,
+        )
+        decision = budget.decision
+    else:
+        decision = decide(state.engine, document)
     decision_id = uuid.uuid4().hex
     record_decision(
         state.store.engine,
@@ -81,11 +98,73 @@ def _check(
             policy_revision=decision.revision,
         ),
     )
-    return PrecheckResponse(**present(decision, raw_text, decision_id))
+    response = present(decision, raw_text, decision_id)
+    if budget is not None and budget.metadata() is not None:
+        response["metadata"]["budget"] = budget.metadata()
+    if decision.decision == "confirm":
+        _attach_confirmation(
+            state,
+            principal,
+            response,
+            user=user,
+            tool=tool,
+            scope=scope,
+            tags=tags,
+            corr_id=corr_id,
+            base_url=base_url,
+        )
+    return PrecheckResponse(**response)
+
+
+def _attach_confirmation(
+    state: ServerState,
+    principal: Principal,
+    response: dict[str, Any],
+    *,
+    user: str,
+    tool: str,
+    scope: str | None,
+    tags: list[str],
+    corr_id: str | None,
+    base_url: str | None,
+) -> None:
+    """Create the pending confirmation a confirm asks for; put its URL and id in `response`.
+
+    It waits the policy's `approval.timeout_seconds`. Its payload holds the tool, scope, tags and
+    `raw_text_out` (already redacted), never the request's raw text or arguments.
+    """
+    metadata = response["metadata"]
+    approval = metadata.get("approval") or {}
+    timeout = approval.get("timeoutSeconds")
+    entry = create_confirmation(
+        state.store.engine,
+        org_id=principal.org_id,
+        user_id=user,
+        created_by_key=principal.key_prefix,
+        request_type="tool_call" if action_kind(tool) == "tool" else action_kind(tool),
+        request_desc=f"{tool} ({scope})" if scope else tool,
+        request_payload={
+            "tool": tool,
+            "scope": scope,
+            "tags": list(tags),
+            "text": response["raw_text_out"],
+            "corrId": corr_id,
+        },
+        reasons=response["reasons"],
+        approvers=[str(a) for a in approval.get("approvers", [])],
+        ttl_seconds=float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None,
+        source="precheck",
+        decision_id=metadata["decisionId"],
+    )
+    metadata["correlationId"] = entry.correlation_id
+    metadata["expiresAt"] = iso(entry.expires_at)
+    response["confirmationUrl"] = confirmation_url(base_url, entry.correlation_id)
 
 
 @router.post("/precheck", response_model=PrecheckResponse)
-def precheck(body: PrecheckRequest, principal: App, state: State) -> PrecheckResponse:
+def precheck(
+    body: PrecheckRequest, principal: App, state: State, request: Request
+) -> PrecheckResponse:
     """Decide whether a model or tool call may proceed: allow, deny, confirm or redact."""
     return _check(
         state,
@@ -98,11 +177,15 @@ def precheck(body: PrecheckRequest, principal: App, state: State) -> PrecheckRes
         corr_id=body.corr_id,
         tags=body.tags,
         payload=body.payload,
+        base_url=str(request.base_url),
+        estimate=budgets.estimated_cost(body.budget_context, body.payload),
     )
 
 
 @router.post("/postcheck", response_model=PrecheckResponse)
-def postcheck(body: PostcheckRequest, principal: App, state: State) -> PrecheckResponse:
+def postcheck(
+    body: PostcheckRequest, principal: App, state: State, request: Request
+) -> PrecheckResponse:
     """Check a model's output before it is shown: PII in `raw_text` is redacted or denied."""
     return _check(
         state,
@@ -115,4 +198,5 @@ def postcheck(body: PostcheckRequest, principal: App, state: State) -> PrecheckR
         corr_id=body.corr_id,
         tags=[],
         payload=None,
+        base_url=str(request.base_url),
     )

@@ -1,0 +1,3 @@
+"""The SDK's version (sent in the User-Agent)."""
+
+__version__ = "0.3.0.dev0"
