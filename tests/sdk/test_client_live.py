@@ -4,6 +4,8 @@ is down, and `update_config` taking effect on the next request."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from governs_ai import (
@@ -28,10 +30,10 @@ pytestmark = pytest.mark.anyio
 PII = "I'm Alice (alice@example.com), SSN 123-45-6789."
 
 
-def client_for(server: LiveServer, key: str | None = None, **options: object) -> GovernsAIClient:
+def client_for(server: LiveServer, key: str | None = None, **options: Any) -> GovernsAIClient:
     return GovernsAIClient(
         api_key=key or server.app_key, base_url=server.url, org_id=ORG, **options
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_test_connection_is_true_for_a_running_server(live_server: LiveServer) -> None:

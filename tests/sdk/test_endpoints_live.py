@@ -1,7 +1,4 @@
-"""Budgets, usage, confirmations, tools and analytics through the SDK, against the real server.
-
-Tools and analytics are skipped (with the reason) while the server does not serve them yet.
-"""
+"""Budgets, usage, confirmations, tools and analytics through the SDK, against the real server."""
 
 from __future__ import annotations
 
@@ -10,15 +7,18 @@ import uuid
 import pytest
 from governs_ai import GovernsAIClient, SyncGovernsAIClient, UsageRecord
 from governs_ai.exceptions import (
+    AnalyticsError,
+    AuthenticationError,
     AuthorizationError,
     BudgetError,
     ConfirmationError,
     ConfirmationRejectedError,
     ConfirmationTimeoutError,
+    ToolError,
     ToolNotFoundError,
 )
 
-from tests.sdk.conftest import ORG, LiveServer, require_route
+from tests.sdk.conftest import ORG, LiveServer
 
 pytestmark = pytest.mark.anyio
 
@@ -167,11 +167,39 @@ async def test_a_payment_precheck_carries_its_confirmation(live_server: LiveServ
     assert response.decision == "confirm" and response.requires_confirmation is True
 
 
+async def test_a_confirm_precheck_resolves_through_its_confirmation_url(
+    live_server: LiveServer,
+) -> None:
+    frank = user()
+    async with client_for(live_server) as client:
+        response = await client.precheck.check_tool_call("payments.transfer", {"amount": 9}, frank)
+        correlation_id = response.correlation_id
+        assert response.decision == "confirm" and correlation_id and response.confirmation_url
+        assert response.confirmation_url.rstrip("/").rsplit("/", 1)[-1] == correlation_id
+        pending = await client.confirmation.get_confirmation_status(correlation_id)
+        assert pending.correlation_id == correlation_id
+        assert pending.status == "pending" and pending.approved is False and pending.expires_at
+        approve(live_server, correlation_id)
+        done = await client.confirmation.poll_confirmation(
+            correlation_id, max_duration=5000, poll_interval=50
+        )
+    assert done.approved is True and done.status == "approved" and done.approved_at
+
+
+def test_a_confirm_precheck_resolves_with_the_sync_twin_too(live_server: LiveServer) -> None:
+    with SyncGovernsAIClient(
+        api_key=live_server.app_key, base_url=live_server.url, org_id=ORG
+    ) as client:
+        response = client.precheck.check_tool_call("payments.refund", {"amount": 1}, user())
+        assert response.decision == "confirm" and response.correlation_id
+        status = client.confirmation.get_confirmation_status(response.correlation_id)
+    assert status.status == "pending" and status.correlation_id == response.correlation_id
+
+
 # --- tools ---------------------------------------------------------------------------------
 
 
 async def test_tools_are_registered_listed_read_and_removed(live_server: LiveServer) -> None:
-    require_route(live_server, "GET", "/tools")
     name = f"weather.{uuid.uuid4().hex[:6]}"
     definition = {"name": name, "description": "Weather", "parameters": {"type": "object"}}
     async with client_for(live_server, live_server.admin_key) as client:
@@ -187,11 +215,35 @@ async def test_tools_are_registered_listed_read_and_removed(live_server: LiveSer
     assert caught.value.status_code == 404
 
 
+async def test_executing_a_confirm_tool_hands_back_a_resolvable_confirmation(
+    live_server: LiveServer,
+) -> None:
+    name = f"payments.pay_{uuid.uuid4().hex[:6]}"
+    async with client_for(live_server) as client:
+        assert await client.tools.register_tools([{"name": name, "description": "Pay"}])
+        metadata = await client.tools.get_tool_metadata(name)
+        result = await client.tools.execute_tool(name, {"amount": 3}, user())
+        correlation_id = result["metadata"]["correlationId"]
+        status = await client.confirmation.get_confirmation_status(correlation_id)
+        with pytest.raises(ToolNotFoundError) as caught:
+            await client.tools.execute_tool(f"nope.{uuid.uuid4().hex[:6]}", {}, "alice")
+    assert metadata["name"] == name and isinstance(metadata["metadata"], dict)
+    assert result["decision"] == "confirm" and result["requiresConfirmation"] is True
+    assert result["confirmationUrl"].endswith(correlation_id) and status.status == "pending"
+    assert caught.value.status_code == 404 and not caught.value.retryable
+
+
+async def test_an_invalid_tool_name_is_refused_with_400(live_server: LiveServer) -> None:
+    async with client_for(live_server) as client:
+        with pytest.raises(ToolError) as caught:
+            await client.tools.register_tools([{"name": "bad name/with slash"}])
+    assert caught.value.status_code == 400 and "tool name" in caught.value.message
+
+
 # --- analytics -----------------------------------------------------------------------------
 
 
 async def test_decisions_tool_calls_and_spend_are_reported(live_server: LiveServer) -> None:
-    require_route(live_server, "GET", "/api/v1/decisions?timeRange=7d")
     erin = user()
     async with client_for(live_server) as client:
         await client.precheck_request(tool="model.chat", raw_text="hi", user_id=erin)
@@ -204,3 +256,50 @@ async def test_decisions_tool_calls_and_spend_are_reported(live_server: LiveServ
     assert decisions.stats.by_decision == {"allow": 1, "deny": 1}
     assert tool_calls.stats.by_tool.get("shell.exec") == 1
     assert spend.total_cost == pytest.approx(1.0)
+
+
+async def test_analytics_count_every_decision_tool_call_and_cost_of_a_user(
+    live_server: LiveServer,
+) -> None:
+    gina = user()
+    async with client_for(live_server) as client:
+        await client.precheck.check_chat_message([{"role": "user", "content": "hello"}], gina)
+        await client.precheck.check_chat_message(
+            [{"role": "user", "content": "mail gina@example.com"}], gina
+        )
+        await client.precheck.check_tool_call("shell.exec", {"cmd": "ls"}, gina)
+        await client.precheck.check_tool_call("payments.transfer", {"amount": 1}, gina)
+        await client.record_usage(
+            UsageRecord(user_id=gina, org_id=ORG, provider="openai", model="gpt-4o", cost=0.75)
+        )
+        await client.record_usage(
+            {"user_id": gina, "provider": "anthropic", "model": "claude", "cost": 0.5}
+        )
+        decisions = await client.analytics.get_decisions("24h", include_stats=True, user_id=gina)
+        page = await client.analytics.get_decisions("7d", False, user_id=gina, limit=1)
+        tool_calls = await client.analytics.get_tool_calls("7d", user_id=gina)
+        shell = await client.analytics.get_tool_calls("7d", user_id=gina, tool_name="shell.exec")
+        spend = await client.analytics.get_spend_analytics("30d", user_id=gina)
+    assert decisions.stats.total == 4 and len(decisions.decisions) == 4
+    assert decisions.stats.by_decision == {"allow": 1, "redact": 1, "deny": 1, "confirm": 1}
+    assert decisions.stats.by_user == {gina: 4} and decisions.time_range == "24h"
+    assert all(record["userId"] == gina for record in decisions.decisions)
+    assert page.stats.total == 4 and len(page.decisions) == 1
+    assert tool_calls.stats.by_tool == {"shell.exec": 1, "payments.transfer": 1}
+    assert tool_calls.stats.total == 2 and len(tool_calls.tool_calls) == 2
+    assert shell.stats.total == 1 and shell.tool_calls[0]["decision"] == "deny"
+    assert spend.total_cost == pytest.approx(1.25) and spend.currency == "USD"
+    assert spend.by_provider == pytest.approx({"openai": 0.75, "anthropic": 0.5})
+    assert spend.by_user == pytest.approx({gina: 1.25}) and spend.time_range == "30d"
+
+
+async def test_analytics_errors_keep_their_status(live_server: LiveServer) -> None:
+    async with client_for(live_server) as client:
+        with pytest.raises(AnalyticsError) as bad_range:
+            await client.analytics.get_decisions("fortnight")
+    async with client_for(live_server, "gk_not-a-key") as stranger:
+        with pytest.raises(AuthenticationError) as unauthenticated:
+            await stranger.analytics.get_spend_analytics("7d")
+    assert bad_range.value.status_code == 400 and "timeRange" in bad_range.value.message
+    assert isinstance(unauthenticated.value, AnalyticsError)
+    assert unauthenticated.value.status_code == 401 and not unauthenticated.value.retryable

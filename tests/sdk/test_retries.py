@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -44,18 +45,18 @@ def rate_limited(seconds: str) -> httpx.Response:
     return httpx.Response(429, json={"message": "slow down"}, headers={"Retry-After": seconds})
 
 
-def async_client(handler: Callable[..., httpx.Response], **options: object) -> GovernsAIClient:
+def async_client(handler: Callable[..., httpx.Response], **options: Any) -> GovernsAIClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return GovernsAIClient(
         api_key="k", org_id="o", base_url="http://double", http_client=http, **options
-    )  # type: ignore[arg-type]
+    )
 
 
-def sync_client(handler: Callable[..., httpx.Response], **options: object) -> SyncGovernsAIClient:
+def sync_client(handler: Callable[..., httpx.Response], **options: Any) -> SyncGovernsAIClient:
     http = httpx.Client(transport=httpx.MockTransport(handler))
     return SyncGovernsAIClient(
         api_key="k", org_id="o", base_url="http://double", http_client=http, **options
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_a_429_is_retried_after_the_servers_retry_after() -> None:

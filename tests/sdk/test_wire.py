@@ -151,7 +151,11 @@ def test_from_env_builds_a_client_outside_an_event_loop(monkeypatch: pytest.Monk
 async def test_with_retry_takes_milliseconds_and_a_plain_callable() -> None:
     attempts: list[int] = []
 
-    @with_retry(RetryConfig(max_retries=5, retry_delay=1, retry_condition=lambda e: e.retryable))
+    @with_retry(
+        RetryConfig(
+            max_retries=5, retry_delay=1, retry_condition=lambda e: getattr(e, "retryable", False)
+        )
+    )
     async def flaky() -> str:
         attempts.append(1)
         if len(attempts) < 3:
