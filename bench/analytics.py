@@ -1,6 +1,6 @@
 """The analytics query at scale: `GET /api/v1/decisions` with stats over 1,000,000 decisions.
 
-Fills a SQLite file (migrated to head, so with the analytics indexes of revision `0004_tools`)
+Fills a SQLite file (migrated to head, so with the analytics indexes of revision `0006`)
 with `--count` decisions of one organisation spread over the last 29 days (plus a few of another
 organisation), in batched inserts (then their daily counts, as `record_decision` would have kept
 them), and times what `GET /api/v1/decisions?timeRange=30d` runs:
