@@ -46,6 +46,7 @@ import asyncio
 import inspect
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -589,22 +590,26 @@ class _Spec:
         return f"{self.module}.{self.qualname}" if self.module else self.qualname
 
 
-class _Mode:
+class _Mode(ABC):
     """How the lifecycle meets the outside world: async (await) or sync (caller's thread)."""
 
     is_async = True
 
+    @abstractmethod
     async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
-        raise NotImplementedError
+        """Run a store call."""
 
+    @abstractmethod
     async def user(self, make: Callable[[], Any]) -> Any:
-        raise NotImplementedError
+        """Run user code (the function, actions, handlers)."""
 
+    @abstractmethod
     async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
-        raise NotImplementedError
+        """Deliver events."""
 
+    @abstractmethod
     async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
-        raise NotImplementedError
+        """Evaluate the decision."""
 
 
 class _AsyncMode(_Mode):
