@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The published governs-ai-sdk 1.0.0 installs the same module name (`governs_ai`) as our SDK, so it
+# gets a venv of its own; tests/e2e/test_published_sdk.py drives our server with it.
+SDK10_VENV := .venv-sdk10
 
 .PHONY: install serve test check bench clean
 
@@ -16,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --ignore-requires-python opa-golib-python-bindings==0.4.4
+	$(PYTHON) -m venv $(SDK10_VENV)
+	$(SDK10_VENV)/bin/pip install --quiet governs-ai-sdk==1.0.0
 	touch $(STAMP)
 
 # The precheck server on 127.0.0.1:8000 (GOVERNOR_HOST/GOVERNOR_PORT to change). The first start
@@ -38,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/analytics.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(SDK10_VENV) .pytest_cache .mypy_cache .ruff_cache build dist
