@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,43 @@ def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLSto
     yield backend
     backend.clear()
     backend.close()
+
+
+Work = Callable[[StorageBackend, str, int], tuple[int, list[str]]]
+
+
+def _process(work: Work, url: str, key: str, callers: int, start: object, results: object) -> None:
+    """A worker process: its own store on the shared database, `callers` threads of `work`."""
+    try:
+        store = SQLStorage(url)  # processes race to create the schema on a fresh file
+        start.wait()  # type: ignore[attr-defined]
+        admitted, errors = work(store, key, callers)
+        store.close()
+        results.put((admitted, errors))  # type: ignore[attr-defined]
+    except BaseException as error:
+        results.put((0, [repr(error)]))  # type: ignore[attr-defined]
+
+
+def run_in_processes(
+    work: Work, url: str, key: str, callers: int, processes: int
+) -> tuple[int, list[str]]:
+    """Run `work(store, key, callers // processes)` in `processes` spawned processes that start
+    together on one database; return the total admitted and every error."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(processes)
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_process, args=(work, url, key, callers // processes, start, results)
+        )
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=90) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    return (
+        sum(admitted for admitted, _ in outcomes),
+        [error for _, errors in outcomes for error in errors],
+    )

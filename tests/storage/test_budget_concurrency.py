@@ -8,7 +8,6 @@ the lock, settle the hold with the actual cost, as the call would after it ran.
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from governor.storage import SQLStorage, StorageBackend, month_period
-from tests.storage.conftest import make_store, postgres_url, sqlite_url
+from tests.storage.conftest import make_store, postgres_url, run_in_processes, sqlite_url
 
 LIMIT = 10_000_000  # 10 USD in micro-units
 AMOUNT = 1_000_000
@@ -82,18 +81,6 @@ def test_100_threads_spending_1_usd_against_10_usd_admit_exactly_10(
         store.close()
 
 
-def _process(url: str, key: str, spenders: int, start: object, results: object) -> None:
-    """A worker process: its own store on the shared database, `spenders` threads."""
-    try:
-        store = SQLStorage(url)  # processes race to create the schema on a fresh file
-        start.wait()  # type: ignore[attr-defined]
-        admitted, errors = spend_concurrently(store, key, spenders)
-        store.close()
-        results.put((admitted, errors))  # type: ignore[attr-defined]
-    except BaseException as error:
-        results.put((0, [repr(error)]))  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_4_processes_sharing_one_database_admit_exactly_10_spenders(
     kind: str, tmp_path: Path
@@ -103,20 +90,9 @@ def test_4_processes_sharing_one_database_admit_exactly_10_spenders(
     else:
         url = postgres_url()
         SQLStorage(url).clear()
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(PROCESSES)
-    results = context.Queue()
-    workers = [
-        context.Process(target=_process, args=(url, KEY, SPENDERS // PROCESSES, start, results))
-        for _ in range(PROCESSES)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=90) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=30)
-    assert [error for _, errors in outcomes for error in errors] == []
-    assert sum(admitted for admitted, _ in outcomes) == LIMIT // AMOUNT
+    admitted, errors = run_in_processes(spend_concurrently, url, KEY, SPENDERS, PROCESSES)
+    assert errors == []
+    assert admitted == LIMIT // AMOUNT
 
     store = SQLStorage(url)
     try:

@@ -7,7 +7,6 @@ evaluation slots in where `count < MAX_CALLS` is decided.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from governor.storage import AuditRecord, SQLStorage, StorageBackend
-from tests.storage.conftest import make_store, postgres_url, sqlite_url
+from tests.storage.conftest import make_store, postgres_url, run_in_processes, sqlite_url
 
 MAX_CALLS = 10
 WINDOW_SECONDS = 60
@@ -78,18 +77,6 @@ def test_200_threads_against_a_limit_of_10_admit_exactly_10(kind: str, tmp_path:
         store.close()
 
 
-def _process(url: str, key: str, callers: int, start: object, results: object) -> None:
-    """A worker process: its own store on the shared database, `callers` threads."""
-    try:
-        store = SQLStorage(url)  # processes race to create the schema on a fresh file
-        start.wait()  # type: ignore[attr-defined]
-        admitted, errors = call_concurrently(store, key, callers)
-        store.close()
-        results.put((admitted, errors))  # type: ignore[attr-defined]
-    except BaseException as error:
-        results.put((0, [repr(error)]))  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_4_processes_sharing_one_database_admit_exactly_10_in_total(
     kind: str, tmp_path: Path
@@ -99,23 +86,11 @@ def test_4_processes_sharing_one_database_admit_exactly_10_in_total(
     else:
         url = postgres_url()
         SQLStorage(url).clear()
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(PROCESSES)
-    results = context.Queue()
-    per_process = CALLERS // PROCESSES
-    workers = [
-        context.Process(
-            target=_process, args=(url, "rate:tests.limited", per_process, start, results)
-        )
-        for _ in range(PROCESSES)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=90) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=30)
-    assert [error for _, errors in outcomes for error in errors] == []
-    assert sum(admitted for admitted, _ in outcomes) == MAX_CALLS
+    admitted, errors = run_in_processes(
+        call_concurrently, url, "rate:tests.limited", CALLERS, PROCESSES
+    )
+    assert errors == []
+    assert admitted == MAX_CALLS
 
     store = SQLStorage(url)
     try:
