@@ -5,11 +5,30 @@ The API of governor 0.2.0 is kept: `@govern` / `@govern_class`, the policy class
 library (`rego/`) through one engine evaluation per phase of a call.
 """
 
+from governor.approvals import (
+    ApprovalAnswer,
+    ApprovalHandler,
+    ApprovalManager,
+    ApprovalNotice,
+    ApprovalOutcome,
+    ApprovalRequest,
+    AutoResumeManager,
+    BackgroundJobQueue,
+    get_default_approval_manager,
+    set_default_approval_manager,
+)
 from governor.context import governance_context, set_context
 from governor.decorator import govern, govern_all, govern_class
 from governor.errors import (
+    ApprovalClosed,
+    ApprovalError,
+    ApprovalExpired,
+    ApprovalMismatch,
+    ApprovalNotFound,
     ApprovalPending,
+    ApprovalReasonRequired,
     ApprovalRejected,
+    ApproverNotAllowed,
     BundleError,
     BundleSignatureError,
     ConfigurationError,
@@ -23,13 +42,7 @@ from governor.errors import (
     StorageError,
 )
 from governor.events import Event, EventEmitter, EventType, get_default_emitter
-from governor.executor import (
-    ApprovalManager,
-    ApprovalOutcome,
-    ApprovalRequest,
-    ExecutionContext,
-    Executor,
-)
+from governor.executor import ExecutionContext, Executor
 from governor.policies import (
     ApprovalPolicy,
     ApprovalStage,
@@ -62,13 +75,25 @@ from governor.storage import (
 __version__ = "0.3.0.dev0"
 
 __all__ = [
+    "ApprovalAnswer",
+    "ApprovalClosed",
+    "ApprovalError",
+    "ApprovalExpired",
+    "ApprovalHandler",
     "ApprovalManager",
+    "ApprovalMismatch",
+    "ApprovalNotFound",
+    "ApprovalNotice",
     "ApprovalOutcome",
     "ApprovalPending",
     "ApprovalPolicy",
+    "ApprovalReasonRequired",
     "ApprovalRejected",
     "ApprovalRequest",
     "ApprovalStage",
+    "ApproverNotAllowed",
+    "AutoResumeManager",
+    "BackgroundJobQueue",
     "AuditPolicy",
     "AuthorizationPolicy",
     "BudgetPolicy",
@@ -103,6 +128,7 @@ __all__ = [
     "ValidationPolicy",
     "__version__",
     "configure",
+    "get_default_approval_manager",
     "get_default_emitter",
     "get_default_storage",
     "governance_context",
@@ -112,6 +138,7 @@ __all__ = [
     "load_policies_from_dict",
     "load_policies_from_file",
     "set_context",
+    "set_default_approval_manager",
     "set_default_storage",
     "usd",
 ]

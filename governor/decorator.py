@@ -154,6 +154,7 @@ def govern(
         marked.__governed__ = True
         marked.__original__ = func
         marked.__executor__ = executor
+        marked.__governor_spec__ = spec
         return cast(F, marked)
 
     return decorator

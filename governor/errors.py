@@ -183,6 +183,36 @@ class ApprovalRejected(PolicyViolation):
         self.reason = reason
 
 
+class ApprovalError(GovernanceError):
+    """An approval request could not be answered or resumed as asked (see the subclasses)."""
+
+
+class ApprovalNotFound(ApprovalError, RecordNotFound):
+    """No approval request exists for this execution id."""
+
+
+class ApproverNotAllowed(ApprovalError, PermissionError):
+    """The approver is not among those the request's current stage names, or already answered
+    that stage."""
+
+
+class ApprovalClosed(ApprovalError):
+    """The request was already approved, rejected, expired or cancelled; nothing changed."""
+
+
+class ApprovalExpired(ApprovalClosed):
+    """The request timed out before enough approvals came in; it can no longer be approved."""
+
+
+class ApprovalReasonRequired(ApprovalError, ValueError):
+    """The policy requires a reason with every approval or rejection, and none was given."""
+
+
+class ApprovalMismatch(ApprovalError):
+    """A resume found arguments that are not the ones approved (their hash differs), or none:
+    the function is not run."""
+
+
 def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:
     """Unpickle an outcome error (they cross process boundaries in worker pools)."""
     error = cls.__new__(cls)

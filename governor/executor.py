@@ -50,13 +50,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 from governor import runtime
+from governor.approvals.manager import (
+    ApprovalManager,
+    ApprovalOutcome,
+    ApprovalRequest,
+    get_default_approval_manager,
+)
+from governor.approvals.request import arguments_hash, build_request
 from governor.context import merge_contexts, subject_from_context
 from governor.decision import Decision, decide, decide_async
 from governor.engine.base import Engine
 from governor.errors import (
+    ApprovalClosed,
+    ApprovalMismatch,
+    ApprovalNotFound,
     ApprovalPending,
     ApprovalRejected,
     GovernanceError,
@@ -66,10 +76,12 @@ from governor.errors import (
 from governor.events.base import Event, EventType
 from governor.events.emitter import EventEmitter, get_default_emitter
 from governor.policies.base import CallInfo, Policy
-from governor.serialization import MASK, encode, mask, to_json
+from governor.serialization import MASK, decode, encode, mask, to_json
 from governor.storage import InMemoryStorage, StorageBackend, get_default_storage, month_period
 from governor.storage.base import Transaction
 from governor.storage.records import (
+    ApprovalRecord,
+    ApprovalStatus,
     AuditRecord,
     ExecutionRecord,
     ExecutionStatus,
@@ -84,7 +96,6 @@ __all__ = [
     "ApprovalRequest",
     "ExecutionContext",
     "Executor",
-    "HandlerApprovalManager",
     "StateCallback",
 ]
 
@@ -130,142 +141,6 @@ class ExecutionContext:
         """Record that the call reached checkpoint `name`."""
         self.current_checkpoint = name
         self.checkpoint_history.append(name)
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """What an `ApprovalManager` is asked to decide.
-
-    The execution is already stored as `awaiting_approval`, with the snapshot `awaiting_approval`
-    holding its arguments (`arguments`, restorable with `governor.serialization.decode`), before
-    the manager is called. `approval` is the decision's block: `approvers`, `stages`,
-    `timeout_seconds`, `quorum`. `inputs` is the masked, readable `{"args", "kwargs"}`.
-    """
-
-    execution_id: str
-    function_name: str
-    function_qualname: str
-    approval: Mapping[str, Any]
-    decision: Decision
-    inputs: dict[str, Any]
-    arguments: dict[str, Any]
-    subject: dict[str, Any]
-    storage: StorageBackend
-    emitter: EventEmitter
-    #: The decorator's `approval_handler` (a notification channel), for managers that use one.
-    handler: Any = None
-    #: The call's pre-phase policies (an `ApprovalPolicy`'s `on_timeout`, `require_reason`).
-    policies: tuple[Policy, ...] = ()
-    #: The undecorated function, to run once the call is approved (a resume must not re-enter
-    #: the approval gate).
-    function: Callable[..., Any] | None = None
-
-    @property
-    def approvers(self) -> list[str]:
-        """The approvers the decision names."""
-        return [str(a) for a in self.approval.get("approvers", [])]
-
-    @property
-    def timeout_seconds(self) -> int:
-        """The decision's timeout (0 when no policy set one)."""
-        value = self.approval.get("timeout_seconds", 0)
-        return int(value) if isinstance(value, int | float) else 0
-
-
-@dataclass(frozen=True)
-class ApprovalOutcome:
-    """An approval manager's answer: run (`approved`), refuse (`rejected`), or not yet
-    (`pending`: the caller gets `ApprovalPending` and the execution waits in the store)."""
-
-    status: Literal["approved", "rejected", "pending"]
-    approver: str | None = None
-    reason: str | None = None
-
-    @classmethod
-    def pending(cls) -> ApprovalOutcome:
-        """No decision yet."""
-        return cls("pending")
-
-
-@runtime_checkable
-class ApprovalManager(Protocol):
-    """Decides `confirm` decisions. The executor calls it after storing the pending execution.
-
-    `request_approval` may wait (the sync pattern) or answer `pending` at once (the async
-    pattern); `request_approval_sync` is its twin for sync governed functions. The approval
-    issue's store-backed manager implements this protocol.
-    """
-
-    async def request_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
-        """Decide, wait for a decision, or answer pending."""
-        ...
-
-    def request_approval_sync(self, request: ApprovalRequest) -> ApprovalOutcome:
-        """The sync twin of `request_approval`."""
-        ...
-
-
-class HandlerApprovalManager:
-    """The minimal manager: asks `handler` (if any) and otherwise leaves the call pending.
-
-    `handler` may be a callable `handler(request)` or a governor 0.2.0 handler object with
-    `handle_approval_request(execution_id, function_name, inputs, approvers)`, sync or async. Its
-    answer: an `ApprovalOutcome`; True/False (approved/rejected); `(approved, approver, reason)`
-    (0.2.0's `CallbackApprovalHandler` callback); None means "notified, decision later"
-    (pending). A handler that raises leaves the call pending (logged).
-    """
-
-    def __init__(self, handler: Any = None) -> None:
-        self.handler = handler
-
-    async def request_approval(self, request: ApprovalRequest) -> ApprovalOutcome:
-        """Ask the handler and interpret its answer."""
-        if self.handler is None:
-            return ApprovalOutcome.pending()
-        try:
-            answer = self._ask(request)
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except Exception:
-            logger.exception(
-                "governor: approval handler %r raised for execution %s; the call stays pending",
-                self.handler,
-                request.execution_id,
-            )
-            return ApprovalOutcome.pending()
-        return _outcome(answer)
-
-    def request_approval_sync(self, request: ApprovalRequest) -> ApprovalOutcome:
-        """The sync twin: an async handler is run without nesting event loops."""
-        return runtime.run_sync(lambda: self.request_approval(request))
-
-    def _ask(self, request: ApprovalRequest) -> Any:
-        handler = self.handler
-        method = getattr(handler, "handle_approval_request", None)
-        if method is not None:
-            return method(
-                request.execution_id, request.function_name, request.inputs, request.approvers
-            )
-        return handler(request)
-
-
-def _outcome(answer: Any) -> ApprovalOutcome:
-    if isinstance(answer, ApprovalOutcome):
-        return answer
-    if answer is None:
-        return ApprovalOutcome.pending()
-    if isinstance(answer, bool):
-        return ApprovalOutcome("approved" if answer else "rejected", approver="handler")
-    if isinstance(answer, tuple) and answer and isinstance(answer[0], bool):
-        approver = answer[1] if len(answer) > 1 else None
-        reason = answer[2] if len(answer) > 2 else None
-        return ApprovalOutcome(
-            "approved" if answer[0] else "rejected",
-            approver=None if approver is None else str(approver),
-            reason=None if reason is None else str(reason),
-        )
-    logger.error("governor: approval handler answered %r; the call stays pending", answer)
-    return ApprovalOutcome.pending()
 
 
 # -- binding arguments ---------------------------------------------------------------------------
@@ -555,6 +430,7 @@ class _Call:
     masked_cache: tuple[frozenset[str], Any] | None = None
     returned: bool = False  # the function returned (its cost was incurred)
     result: Any = None
+    approval_stored: bool = False  # an ApprovalRecord holds the call's arguments
 
     @property
     def execution_id(self) -> str:
@@ -690,10 +566,16 @@ class Executor:
         self._emitter = emitter
         self._engine = engine
         self.approval_handler = approval_handler
-        self.approval_manager: ApprovalManager = approval_manager or HandlerApprovalManager(
-            approval_handler
-        )
+        self._approval_manager = approval_manager
         self.on_state_saved = on_state_saved
+
+    @property
+    def approval_manager(self) -> ApprovalManager:
+        """Who waits for people's decisions (any object with `request_approval` and
+        `request_approval_sync`; default: the process's shared `ApprovalManager`)."""
+        if self._approval_manager is not None:
+            return self._approval_manager
+        return get_default_approval_manager()
 
     @property
     def storage(self) -> StorageBackend:
@@ -810,11 +692,17 @@ class Executor:
         except BaseException as exc:
             await self._finish_failed(mode, call, store, emitter, exc, ran=False)
             raise
+        return await self._execute_call(mode, call, store, emitter)
+
+    async def _execute_call(
+        self, mode: _Mode, call: _Call, store: StorageBackend, emitter: EventEmitter
+    ) -> Any:
+        """Run the function of an allowed (or approved) call, then the post phase and records."""
         call_args, call_kwargs = call.bound.call_args(call.bound.named)
         call.ctx.status = ExecutionStatus.RUNNING
         call.ctx.add_checkpoint("execution")
         try:
-            result = spec.func(*call_args, **call_kwargs)
+            result = call.spec.func(*call_args, **call_kwargs)
             if mode.is_async and inspect.isawaitable(result):
                 result = await result
         except BaseException as exc:
@@ -828,6 +716,67 @@ class Executor:
             raise
         await self._finish_completed(mode, call, store, emitter, result)
         return result
+
+    # -- resuming an approved call -----------------------------------------------------------------
+
+    async def resume(self, spec: _Spec, execution_id: str) -> Any:
+        """Run an approved execution with its stored arguments, exactly once (async callers).
+
+        Claims the execution `approved -> running` (a second resumer gets `ApprovalClosed`),
+        checks the arguments against the hash the approval was given for, runs the undecorated
+        function, then the post phase and the final records, as a call that was never paused.
+        Raises `ApprovalPending` while the request waits, `ApprovalRejected` once it was
+        refused or expired, `ApprovalMismatch` when the stored arguments are gone or altered.
+        """
+        return await self._resume(_ASYNC, spec, execution_id)
+
+    def resume_sync(self, spec: _Spec, execution_id: str) -> Any:
+        """`resume` in the caller's thread (for sync functions)."""
+        return _drive(self._resume(_SYNC, spec, execution_id))
+
+    async def _resume(self, mode: _Mode, spec: _Spec, execution_id: str) -> Any:
+        store, emitter = self.storage, self.emitter
+        record = await mode.io(store, store.get_approval, execution_id)
+        if record is None:
+            raise ApprovalNotFound(f"no approval request for execution {execution_id}")
+        _check_resumable(record, spec)
+        claimed = await mode.io(
+            store,
+            store.claim_execution,
+            execution_id,
+            ExecutionStatus.APPROVED,
+            ExecutionStatus.RUNNING,
+        )
+        if not claimed:
+            raise ApprovalClosed(
+                f"execution {execution_id} ({record.function_name}) is already running or done: "
+                "another worker resumed it"
+            )
+        try:
+            args, kwargs = _restore_arguments(record, spec)
+        except GovernanceError as exc:
+            await mode.io(store, _record_unresumable, store, record, exc)
+            raise
+        call = self._start(spec, tuple(args), kwargs)
+        call.ctx.execution_id = execution_id
+        call.subject = dict(record.subject)
+        call.recorded = call.started_event = call.approval_stored = True
+        call.decision = Decision(**record.decision)
+        call.ctx.decision = call.decision
+        call.mask_fields.update(str(m) for m in call.decision.audit.get("mask", ()) or ())
+        call.ctx.add_checkpoint("resume")
+        self._event(
+            call,
+            EventType.STATE_RESTORED,
+            {
+                "approved_by": record.decided_by,
+                "votes": [
+                    {"stage": v.stage, "approver": v.approver, "approved": v.approved}
+                    for v in record.votes
+                ],
+            },
+        )
+        return await self._execute_call(mode, call, store, emitter)
 
     def _start(self, spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
         bound = spec.binder.bind(args, kwargs)
@@ -1163,7 +1112,29 @@ class Executor:
         if call.spec.capture_state:
             self._snapshot(call, tx, "pre_execution", output=None, has_output=False)
         self._snapshot(call, tx, "awaiting_approval", output=None, has_output=False)
+        tx.add_approval(self._approval_record(call))
+        call.approval_stored = True
         self._save_unsaved(call, tx)
+
+    def _approval_record(self, call: _Call) -> ApprovalRecord:
+        """The request committed with the pending execution: who may approve (the decision's
+        block, the policies' stage settings), and the call's restorable arguments."""
+        decision = call.decision
+        assert decision is not None
+        args, kwargs = call.bound.call_args(call.bound.named)
+        return build_request(
+            execution_id=call.execution_id,
+            function_name=call.spec.name,
+            function_qualname=call.spec.qualname,
+            function_path=call.spec.full_name,
+            approval=decision.approval,
+            policies=[p for p in call.spec.policies if p.applies("pre")],
+            arguments=_resume_arguments(args, kwargs),
+            inputs=self._masked_inputs(call),
+            subject=mask(call.subject, call.mask_fields),
+            reasons=decision.reasons,
+            decision=_stored_decision(decision),
+        )
 
     @staticmethod
     def _save_unsaved(call: _Call, tx: Transaction) -> None:
@@ -1233,14 +1204,11 @@ class Executor:
                 if sync is not None
                 else runtime.run_sync(lambda: manager.request_approval(request))
             )
+        # the store's request records a decision made through it, with its event
+        closed = await mode.io(store, store.get_approval, call.execution_id)
+        in_store = closed is not None and closed.status is not ApprovalStatus.PENDING
         if outcome.status == "approved":
-            claimed = await mode.io(
-                store,
-                store.claim_execution,
-                call.execution_id,
-                ExecutionStatus.AWAITING_APPROVAL,
-                ExecutionStatus.RUNNING,
-            )
+            claimed = await mode.io(store, _claim_approved, store, call.execution_id)
             if not claimed:
                 raise ApprovalPending(
                     f"{call.spec.qualname}: execution {call.execution_id} was approved, but "
@@ -1254,6 +1222,7 @@ class Executor:
                 call,
                 EventType.APPROVAL_GRANTED,
                 {"approver": outcome.approver, "reason": outcome.reason},
+                stored=in_store,
             )
             call.ctx.status = ExecutionStatus.APPROVED
             return
@@ -1262,6 +1231,7 @@ class Executor:
                 call,
                 EventType.APPROVAL_REJECTED,
                 {"approver": outcome.approver, "reason": outcome.reason},
+                stored=in_store,
             )
             raise ApprovalRejected(
                 f"{call.spec.qualname} was rejected by {outcome.approver or 'an approver'}"
@@ -1416,7 +1386,11 @@ class Executor:
         ran: bool,
     ) -> None:
         duration = (time.perf_counter() - call.started) * 1000.0
-        if isinstance(exc, ApprovalPending):
+        if isinstance(exc, ApprovalPending) or (
+            call.approval_stored and not ran and not isinstance(exc, PolicyViolation)
+        ):
+            # a caller that stops waiting (timeout, cancellation, a crash of the manager) leaves
+            # the request pending: it can still be decided, and resumed by a worker
             status, outcome = ExecutionStatus.AWAITING_APPROVAL, "awaiting_approval"
         elif isinstance(exc, ApprovalRejected):
             status, outcome = ExecutionStatus.REJECTED, "rejected"
@@ -1477,10 +1451,15 @@ class Executor:
         # here (that could undo a resume). A rejection takes it over by a status transition.
         write_execution = status is not ExecutionStatus.AWAITING_APPROVAL
         if status is ExecutionStatus.REJECTED and call.recorded:
+            # closed by the approver's vote already (rejected, expired), or by this call now
             write_execution = store.claim_execution(
                 call.execution_id, ExecutionStatus.AWAITING_APPROVAL, ExecutionStatus.REJECTED
+            ) or store.claim_execution(
+                call.execution_id, ExecutionStatus.REJECTED, ExecutionStatus.REJECTED
             )
         with store.transaction() as tx:
+            if call.approval_stored and status is not ExecutionStatus.AWAITING_APPROVAL:
+                _erase_arguments(tx, call.execution_id)
             record = self._execution_record(call, status)
             if exc is None:
                 record.outputs = self._masked_output(call, output)
@@ -1721,7 +1700,10 @@ class Executor:
 
     # -- events ------------------------------------------------------------------------------------
 
-    def _event(self, call: _Call, event_type: EventType, data: dict[str, Any]) -> None:
+    def _event(
+        self, call: _Call, event_type: EventType, data: dict[str, Any], *, stored: bool = False
+    ) -> None:
+        """Queue an event for the handlers and (unless the store has it already) the store."""
         event = Event(
             event_type=event_type,
             execution_id=call.execution_id,
@@ -1729,7 +1711,8 @@ class Executor:
             data=mask(data, call.mask_fields),
         )
         call.events.append(event)
-        call.unsaved.append(event)
+        if not stored:
+            call.unsaved.append(event)
 
     @staticmethod
     def _take_events(call: _Call) -> list[Event]:
@@ -1818,6 +1801,115 @@ def _merge_facts(into: dict[str, Any], found: Mapping[str, Any]) -> None:
 
 def _is_refusal(decision: Decision | None) -> bool:
     return decision is not None and decision.decision in ("deny", "confirm")
+
+
+def _claim_approved(store: StorageBackend, execution_id: str) -> bool:
+    """Take an approved execution to `running`, exactly once across workers and processes.
+
+    `approved -> running` when the store's request was approved (the `ApprovalManager`); a
+    manager of the application's own that decides without the store leaves the execution
+    `awaiting_approval`, so that transition is the fallback.
+    """
+    running = ExecutionStatus.RUNNING
+    return store.claim_execution(
+        execution_id, ExecutionStatus.APPROVED, running
+    ) or store.claim_execution(execution_id, ExecutionStatus.AWAITING_APPROVAL, running)
+
+
+def _erase_arguments(tx: Transaction, execution_id: str) -> None:
+    """The call is over: its unmasked arguments leave the approval request."""
+    record = tx.load_approval(execution_id)
+    if record is not None and record.arguments is not None:
+        record.arguments = None
+        tx.update_approval(record)
+
+
+def _check_resumable(record: ApprovalRecord, spec: _Spec) -> None:
+    status = record.status
+    if status is ApprovalStatus.PENDING:
+        raise ApprovalPending(
+            f"execution {record.execution_id} ({record.function_name}) is still waiting for "
+            f"approval by {', '.join(record.current_stage.approvers) or 'an approver'}",
+            execution_id=record.execution_id,
+            approval=record.decision.get("approval", {}),
+            function_name=record.function_name,
+        )
+    if status is not ApprovalStatus.APPROVED:
+        by = f" by {record.decided_by}" if record.decided_by else ""
+        raise ApprovalRejected(
+            f"execution {record.execution_id} ({record.function_name}) was {status.value}{by}"
+            f"{': ' + record.reason if record.reason else ''}; it will not run",
+            execution_id=record.execution_id,
+            function_name=record.function_name,
+            approver=record.decided_by,
+            reason=record.reason,
+        )
+    if record.function_name != spec.name:
+        raise ApprovalMismatch(
+            f"execution {record.execution_id} was approved for {record.function_name}, not "
+            f"{spec.name}; resume it with that function"
+        )
+
+
+def _restore_arguments(record: ApprovalRecord, spec: _Spec) -> tuple[list[Any], dict[str, Any]]:
+    """The approved arguments, after checking they are the ones the approval was given for."""
+    stored = record.arguments
+    if not isinstance(stored, Mapping):
+        raise ApprovalMismatch(
+            f"execution {record.execution_id}: its arguments are no longer stored; it cannot run"
+        )
+    if arguments_hash(spec.full_name, stored) != record.args_hash:
+        raise ApprovalMismatch(
+            f"execution {record.execution_id}: the stored arguments are not the ones that were "
+            "approved (their hash differs); it will not run. Check who changed the approval row"
+        )
+    args = [decode(a, path=f"args[{i}]") for i, a in enumerate(stored.get("args", []))]
+    kwargs = {k: decode(v, path=f"kwargs.{k}") for k, v in dict(stored.get("kwargs", {})).items()}
+    return args, kwargs
+
+
+def _record_unresumable(store: StorageBackend, record: ApprovalRecord, exc: Exception) -> None:
+    """An approved execution that cannot run: marked failed, with an audit record saying why."""
+    now = utcnow()
+    with store.transaction() as tx:
+        _erase_arguments(tx, record.execution_id)
+        tx.append_audit_record(
+            AuditRecord(
+                action=record.function_name,
+                decision="confirm",
+                execution_id=record.execution_id,
+                actor=str(record.subject["user_id"]) if "user_id" in record.subject else None,
+                reasons=list(record.reasons),
+                record={"outcome": "failed", "error": _error_text(exc), "resume": True},
+                timestamp=now,
+            )
+        )
+    store.update_execution(
+        record.execution_id,
+        status=ExecutionStatus.FAILED,
+        error=_error_text(exc),
+        error_type=type(exc).__name__,
+        completed_at=now,
+    )
+
+
+def _resume_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments a resume calls the function with, `encode`d (restorable, unmasked)."""
+    return {"args": [encode(a) for a in args], "kwargs": {k: encode(v) for k, v in kwargs.items()}}
+
+
+def _stored_decision(decision: Decision) -> dict[str, Any]:
+    """The decision as an approval request keeps it (a resume rebuilds it for the records)."""
+    return {
+        "decision": decision.decision,
+        "reasons": list(decision.reasons),
+        "violations": [dict(v) for v in decision.violations],
+        "approval": dict(decision.approval),
+        "redactions": [dict(r) for r in decision.redactions],
+        "audit": dict(decision.audit),
+        "revision": decision.revision,
+        "engine": decision.engine,
+    }
 
 
 def _decision_doc(decision: Decision | None) -> dict[str, Any] | None:

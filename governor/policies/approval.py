@@ -20,8 +20,9 @@ executor with the approval state it keeps (`status`, `approver`, `stage`), which
   - `approval_callback(execution_id, function_name, arguments)` (0.2.0): True auto-approves,
     False rejects (`status: "rejected"`, `approver: "approval_callback"`), an exception leaves the
     decision to a person.
-`require_reason` is for the approval manager (an approve/reject must carry a reason); Rego does
-not read it.
+`require_reason` (an approve/reject must carry a reason) and `expires_after_seconds` (how long a
+request whose caller stopped waiting, `on_timeout="pending"`, stays approvable; default 7 days)
+are for the approval manager and the store; Rego does not read them.
 """
 
 from __future__ import annotations
@@ -154,9 +155,13 @@ class ApprovalPolicy(Policy):
         quorum: int | None = None,
         stages: Sequence[ApprovalStage | Mapping[str, Any]] | None = None,
         when: list[dict[str, Any]] | dict[str, Any] | None = None,
+        expires_after_seconds: int | None = None,
     ) -> None:
         super().__init__(name=name, phase=PolicyPhase.PRE_EXECUTION)
         owner = where(type(self).__name__, name)
+        self.expires_after_seconds = optional_int(
+            owner, "expires_after_seconds", expires_after_seconds, minimum=1, hint="seconds"
+        )
         self.approvers = None if approvers is None else str_list(owner, "approvers", approvers)
         self.timeout_seconds = optional_int(
             owner, "timeout_seconds", timeout_seconds, minimum=1, hint="seconds"

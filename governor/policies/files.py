@@ -19,7 +19,8 @@ policies:                      # the only top-level key
 |               | require_approval_on_failure, approvers, approval_timeout_seconds              |
 | rate_limit    | max_calls, window_seconds, per_user, burst_size, user_key                     |
 | audit         | log_inputs, log_outputs, sensitive_fields, compliance_tags                    |
-| approval      | approvers, timeout_seconds, on_timeout, quorum, stages, when, require_reason  |
+| approval      | approvers, timeout_seconds, on_timeout, quorum, stages, when, require_reason, |
+|               | expires_after_seconds                                                         |
 | budget        | limit, estimated_cost (micro-units), per_user, currency, warn_ratio_percent,  |
 |               | reservation_ttl_seconds                                                       |
 | rego          | package, entry_type, params                                                   |
@@ -79,6 +80,7 @@ TYPE_KEYS: dict[str, tuple[str, ...]] = {
         "stages",
         "when",
         "require_reason",
+        "expires_after_seconds",
     ),
     "budget": (
         "limit",

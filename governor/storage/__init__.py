@@ -1,5 +1,5 @@
 """The state layer of the `@govern` runtime and the precheck server: executions, snapshots,
-events, audit, rate limits, and the budget ledger (usage records and holds).
+events, audit, approval requests, rate limits, and the budget ledger (usage records and holds).
 
 `SQLStorage` (SQLite file by default, PostgreSQL by URL, schema by Alembic) and `InMemoryStorage`
 implement one contract, `StorageBackend`; `get_default_storage()` is the store a process shares.
@@ -13,6 +13,10 @@ from governor.storage.base import BudgetWindow, RateLimitWindow, StorageBackend,
 from governor.storage.default import get_default_storage, set_default_storage
 from governor.storage.memory import InMemoryStorage
 from governor.storage.records import (
+    ApprovalRecord,
+    ApprovalStageRecord,
+    ApprovalStatus,
+    ApprovalVote,
     AuditRecord,
     BudgetFacts,
     EventRecord,
@@ -27,6 +31,10 @@ from governor.storage.records import (
 from governor.storage.sql import SQLStorage
 
 __all__ = [
+    "ApprovalRecord",
+    "ApprovalStageRecord",
+    "ApprovalStatus",
+    "ApprovalVote",
     "AuditRecord",
     "BudgetFacts",
     "BudgetWindow",

@@ -31,9 +31,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from governor.errors import StorageError
+from governor.errors import ApprovalNotFound, StorageError
+from governor.storage import _approvals
 from governor.storage._window import check_key_list
 from governor.storage.records import (
+    ApprovalRecord,
+    ApprovalStatus,
     AuditRecord,
     BudgetFacts,
     EventRecord,
@@ -125,6 +128,24 @@ class Transaction(RateLimitWindow, BudgetWindow):
     @abstractmethod
     def append_audit_record(self, record: AuditRecord) -> AuditRecord:
         """Append a record to the hash chain; returns it sealed (`seq` and hashes set)."""
+
+    @abstractmethod
+    def load_approval(self, execution_id: str) -> ApprovalRecord | None:
+        """Read an approval request, locked until the commit (PostgreSQL: FOR UPDATE)."""
+
+    @abstractmethod
+    def add_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Insert a new approval request; its execution must be saved (in this transaction)."""
+
+    @abstractmethod
+    def update_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Write back a request read with `load_approval`."""
+
+    @abstractmethod
+    def move_execution(
+        self, execution_id: str, from_status: ExecutionStatus, to_status: ExecutionStatus
+    ) -> bool:
+        """Compare-and-set an execution's status within this transaction."""
 
 
 class StorageBackend(ABC):
@@ -369,6 +390,115 @@ class StorageBackend(ABC):
         A read without the key's lock, for reports and status pages; decide under
         `budget_window` or `transaction`.
         """
+
+    # -- approvals ----------------------------------------------------------------------------
+    #
+    # A request is created by the executor in the transaction that stores its execution as
+    # `awaiting_approval`; every later step below is one transaction that reads the request
+    # locked, moves it (`governor.storage._approvals`) and moves the execution with it.
+
+    @abstractmethod
+    def get_approval(self, execution_id: str) -> ApprovalRecord | None:
+        """Return the approval request of this execution, or None."""
+
+    @abstractmethod
+    def list_approvals(
+        self,
+        *,
+        status: ApprovalStatus | str | None = None,
+        function_name: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[ApprovalRecord]:
+        """Return approval requests, oldest first, optionally of one status and/or function."""
+
+    def decide_approval(
+        self,
+        execution_id: str,
+        *,
+        approver: str,
+        approved: bool,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> ApprovalRecord:
+        """Record one approver's answer and return the request as it now stands.
+
+        Raises `ApprovalNotFound`, `ApproverNotAllowed` (not named by the current stage, or
+        answered it already), `ApprovalExpired`, `ApprovalClosed`, `ApprovalReasonRequired`;
+        nothing changes then, except that a request found past its `expires_at` is expired.
+        """
+        return self._approval_step(
+            execution_id,
+            lambda record, at: _approvals.vote(
+                record, approver=approver, approved=approved, reason=reason, now=at
+            ),
+            now,
+        )
+
+    def expire_approval(self, execution_id: str, *, now: datetime | None = None) -> ApprovalRecord:
+        """Expire the request if its `expires_at` has passed; return it as it stands."""
+        return self._approval_step(execution_id, _approvals.lapse, now)
+
+    def close_approval(
+        self,
+        execution_id: str,
+        *,
+        status: ApprovalStatus | str = ApprovalStatus.CANCELLED,
+        by: str,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> ApprovalRecord:
+        """Close a pending request without a vote: `cancelled` (withdrawn; the execution becomes
+        `cancelled`) or `rejected` by the application itself. No-op once closed."""
+        wanted = ApprovalStatus(status)
+        return self._approval_step(
+            execution_id,
+            lambda record, at: _approvals.close(
+                record, status=wanted, by=by, reason=reason, now=at
+            ),
+            now,
+        )
+
+    def cancel_approval(
+        self, execution_id: str, *, by: str, reason: str | None = None
+    ) -> ApprovalRecord:
+        """Withdraw a pending request (`close_approval` with status `cancelled`)."""
+        return self.close_approval(execution_id, by=by, reason=reason)
+
+    def hold_approval(self, execution_id: str, until: datetime | None) -> bool:
+        """Set the lease of the caller waiting in-process (None lets go); False if no request."""
+        with self.transaction() as tx:
+            record = tx.load_approval(execution_id)
+            if record is None:
+                return False
+            record.held_until = until
+            tx.update_approval(record)
+        return True
+
+    def _approval_step(
+        self,
+        execution_id: str,
+        step: Any,
+        now: datetime | None,
+    ) -> ApprovalRecord:
+        with self.transaction(now=now) as tx:
+            record = tx.load_approval(execution_id)
+            if record is None:
+                raise ApprovalNotFound(f"no approval request for execution {execution_id}")
+            change: _approvals.Change = step(record, tx.now_utc)
+            if change.changed:
+                tx.update_approval(change.record)
+                if change.closed:
+                    tx.move_execution(
+                        execution_id,
+                        ExecutionStatus.AWAITING_APPROVAL,
+                        _approvals.EXECUTION_STATUS[change.record.status],
+                    )
+                for event in change.events:
+                    tx.save_event(event)
+        if change.error is not None:
+            raise change.error
+        return change.record
 
     # -- lifecycle ----------------------------------------------------------------------------
 

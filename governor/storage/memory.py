@@ -15,6 +15,7 @@ The budget ledger is never bounded: forgetting usage would let spending pass its
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from bisect import bisect_right
@@ -55,6 +56,8 @@ from governor.storage._transaction import (
 from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_EVERY, check_key
 from governor.storage.base import StorageBackend, Transaction
 from governor.storage.records import (
+    ApprovalRecord,
+    ApprovalStatus,
     AuditRecord,
     BudgetFacts,
     EventRecord,
@@ -143,6 +146,7 @@ class InMemoryStorage(StorageBackend):
         self._holds: dict[str, ReservationRecord] = {}
         # Per key, the ids of its holds still marked held (live or not yet swept).
         self._held_by_key: dict[str, dict[str, None]] = {}
+        self._approvals: dict[str, ApprovalRecord] = {}
 
     def _check_not_in_transaction(self) -> None:
         if self._local.in_transaction:
@@ -243,6 +247,7 @@ class InMemoryStorage(StorageBackend):
     def _delete(self, execution_id: str) -> bool:
         if self._executions.pop(execution_id, None) is None:
             return False
+        self._approvals.pop(execution_id, None)
         for snapshot_id in self._snapshots_by_execution.pop(execution_id, {}):
             self._snapshots.pop(snapshot_id, None)
         for event_id in self._events_by_execution.pop(execution_id, {}):
@@ -672,6 +677,35 @@ class InMemoryStorage(StorageBackend):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    # -- approvals ----------------------------------------------------------------------------
+
+    def get_approval(self, execution_id: str) -> ApprovalRecord | None:
+        """Return the approval request of this execution, or None."""
+        with self._lock:
+            record = self._approvals.get(execution_id)
+            return copy.deepcopy(record) if record is not None else None
+
+    def list_approvals(
+        self,
+        *,
+        status: ApprovalStatus | str | None = None,
+        function_name: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[ApprovalRecord]:
+        """Return approval requests, oldest first, optionally of one status and/or function."""
+        wanted = ApprovalStatus(status) if status is not None else None
+        with self._lock:
+            found = [
+                r
+                for r in self._approvals.values()
+                if (wanted is None or r.status is wanted)
+                and (function_name is None or r.function_name == function_name)
+            ]
+            found.sort(key=lambda r: (r.requested_at or utcnow(), r.execution_id))
+            page = found[offset : None if limit is None else offset + limit]
+            return [copy.deepcopy(r) for r in page]
+
     def clear(self) -> None:
         """Delete every record of every kind."""
         with self._lock:
@@ -879,6 +913,54 @@ class _MemoryTransaction(LockedTransaction):
         self._audit_head = (cast(int, sealed.seq), cast(str, sealed.hash))
         self._ops.append(lambda: self._store._put_audit(sealed))
         return _copy(sealed)
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    def load_approval(self, execution_id: str) -> ApprovalRecord | None:
+        """Read a request (the store's lock is held for the whole block)."""
+        self.check_open()
+        record = self._store._approvals.get(execution_id)
+        return copy.deepcopy(record) if record is not None else None
+
+    def add_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Insert a new request; its execution must be saved before or in this transaction."""
+        self.check_open()
+        if not self._has_execution(record.execution_id):
+            raise self.fail(
+                RecordNotFound(
+                    f"cannot save the approval request of execution {record.execution_id}: "
+                    "the execution does not exist"
+                )
+            )
+        if record.execution_id in self._store._approvals:
+            raise self.fail(
+                StorageError(f"execution {record.execution_id} already has an approval request")
+            )
+        stored = copy.deepcopy(record)
+        if stored.requested_at is None:
+            stored.requested_at = utcnow()
+        self._ops.append(lambda: self._store._approvals.__setitem__(stored.execution_id, stored))
+        return copy.deepcopy(stored)
+
+    def update_approval(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Write back a request read with `load_approval`."""
+        self.check_open()
+        stored = copy.deepcopy(record)
+        self._ops.append(lambda: self._store._approvals.__setitem__(stored.execution_id, stored))
+        return record
+
+    def move_execution(
+        self, execution_id: str, from_status: ExecutionStatus, to_status: ExecutionStatus
+    ) -> bool:
+        """Compare-and-set an execution's status (applied with the block)."""
+        self.check_open()
+        record = self._find_execution(execution_id)
+        if record is None or record.status != ExecutionStatus(from_status):
+            return False
+        moved = dataclasses.replace(record, status=ExecutionStatus(to_status), updated_at=utcnow())
+        self._executions[execution_id] = moved
+        self._ops.append(lambda: self._store._executions.__setitem__(execution_id, moved))
+        return True
 
     # -- commit -------------------------------------------------------------------------------
 

@@ -299,3 +299,41 @@ class BudgetReservationRow(Base):
         Index("ix_governor_budget_reservations_key_expires", "key", "expires_at"),
         Index("ix_governor_budget_reservations_status_expires", "status", "expires_at"),
     )
+
+
+class ApprovalRow(Base):
+    """A request for people to approve one governed call (`ApprovalRecord`); id = execution id.
+
+    `(status, expires_at)` lists the pending requests and finds the ones to expire.
+    """
+
+    __tablename__ = "governor_approvals"
+
+    execution_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("governor_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    function_name: Mapped[str] = mapped_column(String(255), index=True)
+    function_qualname: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[int] = mapped_column(Integer)
+    stages: Mapped[Any] = mapped_column(JSONDocument)
+    on_timeout: Mapped[str] = mapped_column(String(16))
+    require_reason: Mapped[int] = mapped_column(Integer)
+    args_hash: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    inputs: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    subject: Mapped[Any] = mapped_column(JSONDocument)
+    reasons: Mapped[Any] = mapped_column(JSONDocument)
+    decision: Mapped[Any] = mapped_column(JSONDocument)
+    votes: Mapped[Any] = mapped_column(JSONDocument)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stage_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_governor_approvals_status_expires", "status", "expires_at"),
+    )

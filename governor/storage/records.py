@@ -266,3 +266,84 @@ class UsageTotals(TypedDict):
     spent: int
     count: int
     reserved: int
+
+
+# -- approvals ----------------------------------------------------------------------------------
+
+
+class ApprovalStatus(StrEnum):
+    """Where an approval request is: waiting (`pending`) or closed for good."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class ApprovalStageRecord:
+    """One stage of an approval request: who may approve it, how many must, for how long."""
+
+    name: str
+    approvers: list[str] = field(default_factory=list)  # empty: any authenticated approver
+    quorum: int = 1
+    timeout_seconds: int = 3600
+
+
+@dataclass(slots=True)
+class ApprovalVote:
+    """One approver's answer at one stage."""
+
+    stage: int
+    approver: str
+    approved: bool
+    reason: str | None
+    decided_at: datetime
+
+
+@dataclass(slots=True)
+class ApprovalRecord:
+    """A request for people to approve one governed call (one per execution, same id).
+
+    `arguments` is the call's restorable encoding (`governor.serialization.encode`), unmasked
+    because the function must run with them after a restart; it is erased (set to None) once the
+    execution is over. `args_hash` binds the approval to the function and those arguments: a
+    resume refuses arguments whose hash differs. `inputs` is the masked view people see.
+    `stage_deadline` is when the current stage times out; `expires_at` when the request as a
+    whole can no longer be approved. `held_until` is the lease of the caller waiting in-process:
+    resume workers leave the execution to that caller until the lease lapses.
+    """
+
+    execution_id: str
+    function_name: str
+    stages: list[ApprovalStageRecord]
+    expires_at: datetime
+    stage_deadline: datetime
+    args_hash: str
+    function_qualname: str = ""
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    stage: int = 0
+    on_timeout: str = "reject"
+    require_reason: bool = False
+    arguments: JSONValue = None
+    inputs: JSONValue = field(default_factory=dict)
+    subject: dict[str, JSONValue] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    decision: dict[str, JSONValue] = field(default_factory=dict)
+    votes: list[ApprovalVote] = field(default_factory=list)
+    held_until: datetime | None = None
+    requested_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+    @property
+    def current_stage(self) -> ApprovalStageRecord:
+        """The stage now waiting for answers (the last one once the request is closed)."""
+        return self.stages[min(self.stage, len(self.stages) - 1)]
+
+    @property
+    def approvers(self) -> list[str]:
+        """Every approver named by any stage, in order, without repeats."""
+        return list(dict.fromkeys(a for s in self.stages for a in s.approvers))

@@ -83,6 +83,13 @@ from governor.storage._prepare import (
     prepare_snapshot,
 )
 from governor.storage._raw import RawStatement, wrap_dbapi_error
+from governor.storage._sql_approvals import (
+    APPROVALS as _APPROVALS,
+)
+from governor.storage._sql_approvals import (
+    ApprovalQueryMixin,
+    ApprovalTransactionMixin,
+)
 from governor.storage._transaction import (
     LockedTransaction,
     TransactionPlan,
@@ -318,7 +325,7 @@ class _TimedLock:
         self._lock.release()
 
 
-class SQLStorage(StorageBackend):
+class SQLStorage(ApprovalQueryMixin, StorageBackend):
     """The SQL store: a SQLite file by default, PostgreSQL for several processes or machines.
 
     `url` defaults to `GOVERNOR_DATABASE_URL`, else `sqlite:///./.governor/governor.db` (the
@@ -843,6 +850,7 @@ class SQLStorage(StorageBackend):
                 _AUDIT,
                 _EVENTS,
                 _SNAPSHOTS,
+                _APPROVALS,
                 _EXECUTIONS,
             )
             for table in tables:
@@ -886,7 +894,7 @@ class _KeyState:
         self.dirty = dirty
 
 
-class _SQLTransaction(LockedTransaction):
+class _SQLTransaction(ApprovalTransactionMixin, LockedTransaction):
     """A unit of work on one pooled DBAPI connection, inside one locked write transaction.
 
     Statements run at once, straight on the cursor (`governor.storage._raw`). Rate limits:

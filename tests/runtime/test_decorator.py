@@ -225,6 +225,8 @@ def test_auto_approve_with_positional_arguments_is_not_a_bypass(memory: InMemory
         policies=[
             ApprovalPolicy(
                 approvers=["cfo@company.com"],
+                timeout_seconds=1,
+                on_timeout="pending",
                 auto_approve_condition=lambda inputs: (
                     inputs.get("kwargs", {}).get("amount", 0) < 1000
                 ),
@@ -259,7 +261,7 @@ def test_a_pending_approval_is_stored_with_its_arguments_before_the_caller_hears
         states.append((execution_id, state))
 
     @govern(
-        policies=[ApprovalPolicy(approvers=["cfo"], timeout_seconds=10)],
+        policies=[ApprovalPolicy(approvers=["cfo"], timeout_seconds=1, on_timeout="pending")],
         capture_state=True,
         on_state_saved=handle_state_saved,
         storage=store,
@@ -276,7 +278,7 @@ def test_a_pending_approval_is_stored_with_its_arguments_before_the_caller_hears
     pending = [s for s in store.list_snapshots(execution_id) if s.checkpoint == "awaiting_approval"]
     assert pending[0].state["arguments"]["args"][0] == {"__type__": "decimal", "value": "50000.00"}
     assert [eid for eid, s in states if s.get("timeout")] == [execution_id]
-    assert states[-1][1]["approval"]["timeout_seconds"] == 10
+    assert states[-1][1]["approval"]["timeout_seconds"] == 1
     (audit,) = store.list_audit_records()
     assert audit.decision == "confirm" and audit.record["outcome"] == "awaiting_approval"
     assert "approval.requested" in [
@@ -287,9 +289,9 @@ def test_a_pending_approval_is_stored_with_its_arguments_before_the_caller_hears
 def test_a_handler_that_decides_at_once_is_honoured(memory: InMemoryStorage) -> None:
     asked: list[list[str]] = []
 
-    def approve(request: Any) -> tuple[bool, str, str]:
-        asked.append(request.approvers)
-        return True, "alice", "looks fine"
+    def approve(notice: Any) -> tuple[bool, str, str]:
+        asked.append(list(notice.approvers))
+        return True, "ops", "looks fine"
 
     @govern(policies=[ApprovalPolicy(approvers=["ops"])], approval_handler=approve, storage=memory)
     def deploy(version: str) -> str:
@@ -333,9 +335,9 @@ def test_an_approval_callback_that_refuses_is_an_approval_rejected(memory: InMem
 def test_nested_governed_calls_ask_each_stage_in_turn(memory: InMemoryStorage) -> None:
     asked: list[list[str]] = []
 
-    def approve(request: Any) -> bool:
-        asked.append(request.approvers)
-        return True
+    def approve(notice: Any) -> tuple[bool, str]:
+        asked.append(list(notice.approvers))
+        return True, notice.approvers[0]
 
     @govern(
         policies=[ApprovalPolicy(approvers=["cto@company.com"])],

@@ -234,7 +234,6 @@ def test_a_pending_execution_is_never_written_over_after_another_worker_resumed_
     with pytest.raises(ApprovalPending) as caught:
         deploy("2.0")
     (request,) = manager.requests
-    assert isinstance(manager, ApprovalManager)
     assert request.approvers == ["ops"] and request.arguments["args"] == ["2.0"]
     assert request.function is deploy.__original__  # type: ignore[attr-defined]
     execution = store.get_execution(caught.value.execution_id)

@@ -29,6 +29,7 @@ TABLES = {
     "governor_snapshots",
     "governor_events",
     "governor_audit_records",
+    "governor_approvals",
     "governor_rate_limit_keys",
     "governor_rate_limit_calls",
     "governor_budget_usage",
@@ -56,6 +57,7 @@ TABLES_0001 = (
     TABLES
     - SERVER_TABLES
     - {
+        "governor_approvals",
         "governor_budget_usage",
         "governor_budget_reservations",
         "governor_budget_daily_totals",
@@ -68,7 +70,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert package / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_first_use_creates_the_schema_at_head(tmp_path: Path) -> None:
