@@ -755,7 +755,7 @@ class Executor:
         try:
             args, kwargs = _restore_arguments(record, spec)
         except GovernanceError as exc:
-            await mode.io(store, _record_unresumable, store, record, exc)
+            await mode.io(store, _record_unresumable, store, record, spec, exc)
             raise
         call = self._start(spec, tuple(args), kwargs)
         call.ctx.execution_id = execution_id
@@ -1868,14 +1868,16 @@ def _restore_arguments(record: ApprovalRecord, spec: _Spec) -> tuple[list[Any], 
     return args, kwargs
 
 
-def _record_unresumable(store: StorageBackend, record: ApprovalRecord, exc: Exception) -> None:
+def _record_unresumable(
+    store: StorageBackend, record: ApprovalRecord, spec: _Spec, exc: Exception
+) -> None:
     """An approved execution that cannot run: marked failed, with an audit record saying why."""
     now = utcnow()
     with store.transaction() as tx:
         _erase_arguments(tx, record.execution_id)
         tx.append_audit_record(
             AuditRecord(
-                action=record.function_name,
+                action=f"function:{spec.full_name}",
                 decision="confirm",
                 execution_id=record.execution_id,
                 actor=str(record.subject["user_id"]) if "user_id" in record.subject else None,

@@ -32,6 +32,7 @@ from governor.storage.records import (
     ApprovalStageRecord,
     ApprovalStatus,
     ApprovalVote,
+    AuditRecord,
     EventRecord,
     ExecutionStatus,
 )
@@ -162,6 +163,33 @@ def close(
         kind = "approval.rejected" if status is ApprovalStatus.REJECTED else "execution.cancelled"
         change.events.append(_event(record, kind, now, {"by": by, "reason": reason}))
     return change
+
+
+def audit_entry(change: Change, now: datetime) -> AuditRecord:
+    """The audit trail's entry for one step of a request: who answered (or what closed it),
+    which way, and why. Every vote, expiry and cancellation is in the hash chain."""
+    record = change.record
+    vote_cast = record.votes[-1] if record.votes and record.votes[-1].decided_at == now else None
+    if vote_cast is not None:
+        action = "approval.approve" if vote_cast.approved else "approval.reject"
+        actor, reason, stage = vote_cast.approver, vote_cast.reason, vote_cast.stage
+    else:
+        action = f"approval.{record.status.value}"
+        actor, reason, stage = record.decided_by, record.reason, record.stage
+    return AuditRecord(
+        action=action,
+        decision=record.status.value,
+        execution_id=record.execution_id,
+        actor=actor,
+        reasons=list(record.reasons),
+        timestamp=now,
+        record={
+            "function_name": record.function_name,
+            "stage": record.stages[min(stage, len(record.stages) - 1)].name,
+            "reason": reason,
+            "status": record.status.value,
+        },
+    )
 
 
 def _close(

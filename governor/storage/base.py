@@ -496,6 +496,7 @@ class StorageBackend(ABC):
                     )
                 for event in change.events:
                     tx.save_event(event)
+                tx.append_audit_record(_approvals.audit_entry(change, tx.now_utc))
         if change.error is not None:
             raise change.error
         return change.record

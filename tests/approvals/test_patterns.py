@@ -201,8 +201,16 @@ def test_async_pattern_pending_then_approved_then_resumed_exactly_once(
         asyncio.run(resumer.resume_by_execution_id(eid))
     assert asyncio.run(resumer.run_once()) == {}
     assert ran == [(Decimal("99.50"), "DE-secret")]
-    outcomes_audit = [a.record.get("outcome") for a in store.list_audit_records()]
-    assert outcomes_audit == ["awaiting_approval", "completed"]
+    trail = [
+        (a.action.rsplit(".", 1)[-1], a.actor, a.record.get("outcome"))
+        for a in store.list_audit_records()
+    ]
+    assert trail == [
+        ("transfer", None, "awaiting_approval"),
+        ("approve", "cfo", None),  # every answer is in the hash chain
+        ("transfer", None, "completed"),
+    ]
+    assert store.verify_audit_chain() is None
 
 
 def test_an_approval_is_bound_to_its_arguments(
