@@ -170,6 +170,7 @@ def audit_entry(change: Change, now: datetime) -> AuditRecord:
     which way, and why. Every vote, expiry and cancellation is in the hash chain."""
     record = change.record
     vote_cast = record.votes[-1] if record.votes and record.votes[-1].decided_at == now else None
+    actor: str | None
     if vote_cast is not None:
         action = "approval.approve" if vote_cast.approved else "approval.reject"
         actor, reason, stage = vote_cast.approver, vote_cast.reason, vote_cast.stage
