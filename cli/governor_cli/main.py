@@ -12,20 +12,29 @@ os.environ.setdefault("RUST_BACKTRACE", "0")
 
 import typer  # noqa: E402
 
-from governor_cli.commands import bench, build, check, eval, keys, serve, test  # noqa: E402
+from governor_cli.commands import (  # noqa: E402
+    approvals,
+    bench,
+    build,
+    check,
+    eval,
+    keys,
+    serve,
+    test,
+)
 
 app = typer.Typer(
     name="governor",
     help=(
         "Policy-as-code governance for AI agents: test, check, evaluate and build Rego bundles; "
-        "serve the precheck server and manage its API keys."
+        "serve the precheck server, manage its API keys and decide approval requests."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-for command in (test, check, eval, build, bench, serve, keys):
+for command in (test, check, eval, build, bench, serve, keys, approvals):
     command.register(app)
 
 

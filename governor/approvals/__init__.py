@@ -5,7 +5,16 @@
 - `AutoResumeManager` / `BackgroundJobQueue` run approved executions later, exactly once.
 """
 
-from governor.approvals.handlers import ApprovalHandler
+from governor.approvals.handlers import (
+    ApprovalHandler,
+    ApprovalNotificationError,
+    CallbackApprovalHandler,
+    CLIApprovalHandler,
+    EmailApprovalHandler,
+    SlackApprovalHandler,
+    WebhookApprovalHandler,
+    verify_webhook_signature,
+)
 from governor.approvals.manager import (
     ApprovalManager,
     ApprovalOutcome,
@@ -20,13 +29,20 @@ __all__ = [
     "ApprovalAnswer",
     "ApprovalHandler",
     "ApprovalManager",
+    "ApprovalNotificationError",
     "ApprovalNotice",
     "ApprovalOutcome",
     "ApprovalRequest",
     "AutoResumeManager",
     "BackgroundJobQueue",
+    "CLIApprovalHandler",
+    "CallbackApprovalHandler",
+    "EmailApprovalHandler",
     "JobResult",
+    "SlackApprovalHandler",
+    "WebhookApprovalHandler",
     "arguments_hash",
     "get_default_approval_manager",
     "set_default_approval_manager",
+    "verify_webhook_signature",
 ]

@@ -178,13 +178,12 @@ def notice_text(notice: ApprovalNotice, *, now: datetime | None = None) -> str:
     lines.append("  reasons:    " + ("; ".join(notice.reasons) if notice.reasons else "-"))
     lines.append("  inputs (sensitive fields masked):")
     lines.extend("    " + line for line in _inputs_json(notice).splitlines())
-    if notice.approve_url or notice.reject_url:
+    if notice.approve_url or notice.reject_url:  # the approval API: authenticated POSTs
         if notice.approve_url:
-            lines.append(f"  approve:    {notice.approve_url}")
+            lines.append(f"  approve:    POST {notice.approve_url}")
         if notice.reject_url:
-            lines.append(f"  reject:     {notice.reject_url}")
-    else:
-        lines.append(f"  decide:     {_decide_hint(notice)}")
+            lines.append(f"  reject:     POST {notice.reject_url}")
+    lines.append(f"  decide:     {_decide_hint(notice)}")
     return "\n".join(lines) + "\n"
 
 
@@ -196,15 +195,16 @@ class CallbackApprovalHandler(ApprovalHandler):
 
     `callback(execution_id, function_name, inputs, approvers)`, sync or async, returns
     `(approved, approver, reason)`, an `ApprovalAnswer`, or None to leave the decision to people
-    (REST, CLI, dashboard). `inputs` are the masked `{"args", "kwargs"}` (a copy); `approvers`
-    the current stage's. The answer is recorded like any other: `approver` must be named by the
-    stage (a stage naming nobody accepts any), and a policy with `require_reason` needs a reason.
+    (REST, CLI, dashboard). `inputs` are the masked `{"args", "kwargs"}` as the call passed them
+    (a copy); `approvers` the current stage's. The answer is recorded like any other:
+    `approver` must be named by the stage (a stage naming nobody accepts any), and a policy with
+    `require_reason` needs a reason.
     A sync callback runs in a worker thread. A callback that raises, or answers something else,
     decides nothing: the error is logged and the request stays pending (governor 0.2.0 rejected
     it as "system" instead).
 
         def decide(execution_id, function_name, inputs, approvers):
-            if inputs["kwargs"]["amount"] <= 100:
+            if inputs["kwargs"].get("amount", 10**9) <= 100:   # transfer(amount=...)
                 return True, "auto-approver", "small amount"
             return None  # a person decides
 
@@ -649,9 +649,10 @@ class SlackApprovalHandler(ApprovalHandler):
 
     The message has a header ("Approval needed: <function>"), fields (execution, stage,
     approvers, quorum, requested by, deadline), the masked inputs as a code block (clipped to
-    Slack's limits), the reasons, and Approve/Reject buttons linking to `approve_url` and
-    `reject_url` when the manager has a `base_url` (else the `governor approvals` command to
-    run); `text` is the plain fallback for notifications. Delivery is retried like
+    Slack's limits), the reasons, and how to decide: the approval API's POST endpoints
+    (`approve_url`/`reject_url`, when the manager has a `base_url`) and the `governor approvals`
+    command (no buttons: those links are authenticated POSTs, not pages a browser opens);
+    `text` is the plain fallback for notifications. Delivery is retried like
     `WebhookApprovalHandler`'s (`retries`, `backoff`, `timeout`); on failure it raises
     `ApprovalNotificationError` (logged; the request stays pending). The webhook URL is a secret:
     errors show only its host.
@@ -710,40 +711,17 @@ class SlackApprovalHandler(ApprovalHandler):
                 "text": {"type": "mrkdwn", "text": _clip(f"*Reasons*\n{reasons}", 3000, "…")},
             },
         ]
-        buttons = []
+        # The links are the approval API's authenticated POST endpoints, not pages a browser
+        # can open from a button, so they are shown as text next to the CLI command.
+        decide = f"Decide with: {_decide_hint(notice)}"
         if notice.approve_url:
-            buttons.append(
-                {
-                    "type": "button",
-                    "action_id": "governor_approve",
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "style": "primary",
-                    "url": notice.approve_url,
-                    "value": notice.execution_id,
-                }
+            decide = (
+                f"Decide with an authenticated POST to {notice.approve_url} or "
+                f"{notice.reject_url}, or: {_decide_hint(notice)}"
             )
-        if notice.reject_url:
-            buttons.append(
-                {
-                    "type": "button",
-                    "action_id": "governor_reject",
-                    "text": {"type": "plain_text", "text": "Reject"},
-                    "style": "danger",
-                    "url": notice.reject_url,
-                    "value": notice.execution_id,
-                }
-            )
-        if buttons:
-            blocks.append({"type": "actions", "elements": buttons})
-        else:
-            blocks.append(
-                {
-                    "type": "context",
-                    "elements": [
-                        {"type": "mrkdwn", "text": _mrkdwn(f"Decide with: {_decide_hint(notice)}")}
-                    ],
-                }
-            )
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(decide)}]}
+        )
         text = (
             f"Approval needed: {function} (execution {notice.execution_id}, stage "
             f"{notice.stage}); approvers: {_approvers(notice)}; deadline "

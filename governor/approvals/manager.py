@@ -25,6 +25,7 @@ nothing is lost: it can still be decided and resumed by a worker.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import logging
 import threading
@@ -34,7 +35,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from governor import runtime
 from governor.approvals.handlers import ApprovalHandler
 from governor.approvals.request import ApprovalAnswer, ApprovalNotice
 from governor.decision import Decision
@@ -216,9 +216,7 @@ class ApprovalManager:
             while True:
                 for notice in waiter.due_notices():
                     for handler in waiter.handlers:
-                        answer = runtime.run_sync(
-                            lambda h=handler, n=notice: _ask_async(h, n, request)  # type: ignore[misc]
-                        )
+                        answer = _ask_in_thread(handler, notice, request)
                         waiter.record_answer(handler, answer)
                 outcome = waiter.check()
                 if outcome is not None:
@@ -396,6 +394,13 @@ async def _ask_async(handler: Any, notice: ApprovalNotice, request: ApprovalRequ
             request.execution_id,
         )
         return None
+
+
+def _ask_in_thread(handler: Any, notice: ApprovalNotice, request: ApprovalRequest) -> Any:
+    """Ask a handler from sync code: on its own event loop in a worker thread, so async
+    handlers get a real task (httpx and friends need one) whatever loop the caller is in."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="governor-approval") as pool:
+        return pool.submit(asyncio.run, _ask_async(handler, notice, request)).result()
 
 
 def _answer(handler: Any, answer: Any) -> ApprovalAnswer | None:
