@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI app of the precheck server.
 
-The store and the policy engine are built once, in the lifespan, and closed on shutdown (uvicorn
-drains in-flight requests first). Routes are defined exactly as the wire protocol lists them,
+The store, the policy engine and the worker threads (`governor_server.workers`, each with the
+engine compiled) are built once, in the lifespan, and closed on shutdown (uvicorn drains
+in-flight requests first). Routes are defined exactly as the wire protocol lists them,
 without trailing slashes and without redirect-slashes: a redirect would turn an SDK's POST into a
 GET.
 """
@@ -29,6 +30,7 @@ from governor_server.routers import opa as opa_routes
 from governor_server.routers import tools as tool_routes
 from governor_server.settings import Settings
 from governor_server.state import ServerState
+from governor_server.workers import WorkerPool
 
 __all__ = ["build_engine", "create_app"]
 
@@ -69,16 +71,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BaseException:
             store.close()
             raise
-        app.state.governor = ServerState(settings=settings, store=store, engine=engine)
+        workers = WorkerPool(settings.worker_threads)
+        try:
+            workers.warm(engine)
+        except BaseException:
+            workers.close()
+            engine.close()
+            store.close()
+            raise
+        app.state.governor = ServerState(
+            settings=settings, store=store, engine=engine, workers=workers
+        )
         logger.info(
-            "governor server ready: engine %s, bundle revision %s, database %s",
+            "governor server ready: engine %s, bundle revision %s, database %s, %d worker threads",
             getattr(engine, "name", type(engine).__name__),
             engine.revision,
             store.url,
+            workers.threads,
         )
         try:
             yield
         finally:
+            workers.close()
             engine.close()
             store.close()
             logger.info("governor server stopped")

@@ -2,11 +2,14 @@
 
 401 for a missing, unknown or revoked key; 403 for a valid key whose role may not use the
 endpoint (wire protocol §2.5). The organisation always comes from the key, never the request.
+
+The dependencies are async: the key is looked up on the app's worker threads
+(`governor_server.workers`), and the role check needs no thread at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header
@@ -21,7 +24,7 @@ __all__ = ["KEY_HEADER", "current_principal", "require_role"]
 KEY_HEADER = "X-Governs-Key"
 
 
-def current_principal(
+async def current_principal(
     state: Annotated[ServerState, Depends(get_state)],
     x_governs_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -33,7 +36,7 @@ def current_principal(
             f"missing API key: send it in the {KEY_HEADER} header "
             "(create one with `governor keys create --org NAME --role app`)",
         )
-    principal = authenticate(state.store.engine, x_governs_key.strip())
+    principal = await state.workers.run(authenticate, state.store.engine, x_governs_key.strip())
     if principal is None:
         raise ApiError(
             401,
@@ -45,11 +48,11 @@ def current_principal(
     return principal
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the principal, if its role is one of `roles` (admin always is)."""
     allowed = frozenset(roles) | {"admin"}
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise ApiError(
                 403,

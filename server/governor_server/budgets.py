@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, insert, select
+from sqlalchemy import Engine, Table, bindparam, delete, insert, or_, select
 
 from governor.decision import Decision, decide
 from governor.errors import RecordNotFound, StorageError
@@ -89,6 +89,11 @@ _BUDGET_POLICY = {"type": "budget", "name": "monthly_spend"}
 
 _LIMITS = cast(Table, BudgetLimitRow.__table__)
 _RESERVATIONS = cast(Table, BudgetReservationRow.__table__)
+# Built once: every precheck reads the limits (a statement per call costs more than running it).
+_LIMITS_OF = select(_LIMITS.c.user_id, _LIMITS.c.monthly_limit).where(
+    _LIMITS.c.org_id == bindparam("org_id"),
+    or_(_LIMITS.c.user_id == bindparam("user_id"), _LIMITS.c.user_id == ORG_DEFAULT),
+)
 
 
 # -- money --------------------------------------------------------------------------------------
@@ -176,11 +181,9 @@ def resolve_limit(
     With `bundle_default=False` the bundle is not asked (source "bundle", amount None): a
     decision sends a null limit and the Rego `budget` package applies the bundle's default.
     """
-    stmt = select(_LIMITS.c.user_id, _LIMITS.c.monthly_limit).where(
-        _LIMITS.c.org_id == org_id, _LIMITS.c.user_id.in_([user_id, ORG_DEFAULT])
-    )
+    params = {"org_id": org_id, "user_id": user_id}
     with state.store.engine.connect() as conn:
-        found = {row.user_id: int(row.monthly_limit) for row in conn.execute(stmt)}
+        found = {row.user_id: int(row.monthly_limit) for row in conn.execute(_LIMITS_OF, params)}
     if user_id in found:
         return Limit(found[user_id], "user")
     if ORG_DEFAULT in found:
@@ -471,14 +474,19 @@ def time_range_start(value: str | None, now: datetime) -> datetime | None:
     return now - timedelta(seconds=int(match.group(1)) * _RANGE_UNITS[match.group(2)])
 
 
-def usage_wire(record: UsageRecord) -> dict[str, Any]:
-    """One usage record as `GET /api/v1/usage` lists it (§4.9: every field the SDK requires)."""
+def usage_wire(record: UsageRecord, org_name: str) -> dict[str, Any]:
+    """One usage record as `GET /api/v1/usage` lists it (§4.9: every field the SDK requires).
+
+    `orgId` is the organisation's name, the `GOVERNS_ORG_ID` its clients are configured with and
+    send in `POST /api/v1/usage` (§4.8); the internal id of the organisation never leaves the
+    server.
+    """
     created = record.created_at.isoformat() if record.created_at else None
     reported = record.metadata.get("reportedAt")
     return {
         "id": record.id,
         "userId": record.user_id,
-        "orgId": record.org_id,
+        "orgId": org_name,
         "provider": record.provider,
         "model": record.model,
         "inputTokens": record.input_tokens,

@@ -7,8 +7,18 @@ the table. Every change is one conditional UPDATE (`WHERE status = 'pending' AND
 now`), so two deciders racing on one confirmation cannot both win.
 
 Every function is scoped to one organisation: another organisation's confirmation is not found.
-Who decided is the API key (its prefix and role), never a name sent by the caller. These functions
-take the store's SQLAlchemy engine (`SQLStorage.engine`); each is one short transaction.
+Who decided is the API key (its prefix, role and identity), never a name sent by the caller.
+
+Who may approve or reject (`decide_confirmation`):
+- an admin key of the organisation, always (admins keep the approver list, so they could list
+  themselves anyway);
+- an approver key of the organisation whose identity is on the organisation's approver list
+  (`governor_server.keys.add_approvers`), and, when the confirmation names approvers (the
+  `approval.approvers` of the policy that asked for it, or `approvers` given at creation), is one
+  of them. Otherwise `ApproverNotAllowed` (HTTP 403) and nothing changes.
+
+These functions take the store's SQLAlchemy engine (`SQLStorage.engine`); each is one short
+transaction.
 """
 
 from __future__ import annotations
@@ -22,12 +32,14 @@ from typing import Any, cast
 from sqlalchemy import Engine, Row, Table, insert, select, update
 from sqlalchemy import exc as sa_exc
 
+from governor_server.keys import is_approver
 from governor_server.models import ConfirmationRow
 
 __all__ = [
     "CORRELATION_ID_PATTERN",
     "DEFAULT_TTL_SECONDS",
     "MAX_TTL_SECONDS",
+    "ApproverNotAllowed",
     "Confirmation",
     "ConfirmationConflict",
     "ConfirmationNotFound",
@@ -68,13 +80,24 @@ class ConfirmationConflict(Exception):
         self.message = message
 
 
+class ApproverNotAllowed(PermissionError):
+    """The deciding key may not decide this confirmation (`code` says why: not on the
+    organisation's approver list, or not one of the approvers the confirmation names)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Decider:
-    """Who approves, rejects or cancels: the API key (prefix and role) and an optional reason."""
+    """Who approves, rejects or cancels: the API key (prefix, role, identity) and a reason."""
 
     key_prefix: str
     role: str
     reason: str | None = None
+    identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,7 @@ class Confirmation:
     decided_by_key: str | None = None
     decided_by_role: str | None = None
     decision_reason: str | None = None
+    decided_by_identity: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def status_at(self, now: datetime | None = None) -> str:
@@ -130,7 +154,11 @@ class Confirmation:
             "userId": self.user_id,
             "decisionId": self.decision_id,
             "decidedBy": (
-                {"keyPrefix": self.decided_by_key, "role": self.decided_by_role}
+                {
+                    "keyPrefix": self.decided_by_key,
+                    "role": self.decided_by_role,
+                    "identity": self.decided_by_identity,
+                }
                 if decided is not None
                 else None
             ),
@@ -177,6 +205,7 @@ def _from_row(row: Row[Any]) -> Confirmation:
         decided_by_key=row.decided_by_key,
         decided_by_role=row.decided_by_role,
         decision_reason=row.decision_reason,
+        decided_by_identity=row.decided_by_identity,
     )
 
 
@@ -289,6 +318,7 @@ def _resolve(
                 decided_at=moment,
                 decided_by_key=decider.key_prefix,
                 decided_by_role=decider.role,
+                decided_by_identity=decider.identity,
                 decision_reason=decider.reason,
             )
         ).rowcount
@@ -318,15 +348,54 @@ def decide_confirmation(
     *,
     approve: bool,
     decider: Decider,
+    org_name: str = "ORG",
     now: datetime | None = None,
 ) -> Confirmation:
     """Approve or reject a pending confirmation as `decider` (the key, never a claimed name).
 
+    `ApproverNotAllowed` when the decider may not (see the module docstring); checked first for
+    the organisation's list, so an unlisted approver learns nothing of any confirmation.
     `ConfirmationNotFound` for another organisation's or an unknown id; `ConfirmationConflict`
-    when it is no longer pending (decided, cancelled or expired).
+    when it is no longer pending (decided, cancelled or expired). `org_name` is only for the
+    messages (how an admin lists the approver).
     """
+    if decider.role not in ("approver", "admin"):
+        raise ApproverNotAllowed(
+            "forbidden",
+            f"forbidden: key {decider.key_prefix} has role {decider.role}; only approver and "
+            "admin keys decide confirmations",
+        )
+    if decider.role == "approver":
+        _check_listed(db, org_id, org_name, decider)
+        entry = get_confirmation(db, org_id, correlation_id)
+        if entry.approvers and decider.identity not in entry.approvers:
+            raise ApproverNotAllowed(
+                "approver_not_designated",
+                f"forbidden: confirmation {correlation_id} may be decided only by "
+                f"{', '.join(entry.approvers)} (or an admin key); approver "
+                f"{decider.identity!r} (key {decider.key_prefix}) is not one of them",
+            )
     status = "approved" if approve else "rejected"
     return _resolve(db, org_id, correlation_id, status, decider, now)
+
+
+def _check_listed(db: Engine, org_id: str, org_name: str, decider: Decider) -> None:
+    """`ApproverNotAllowed` unless the decider's identity is on the organisation's list."""
+    if decider.identity is None:
+        raise ApproverNotAllowed(
+            "approver_not_allowed",
+            f"forbidden: key {decider.key_prefix} has no identity, so it cannot be on the "
+            "organisation's approver list; create an approver key with "
+            f"`governor keys create --org {org_name} --role approver --identity NAME`",
+        )
+    if not is_approver(db, org_id, decider.identity):
+        raise ApproverNotAllowed(
+            "approver_not_allowed",
+            f"forbidden: approver {decider.identity!r} (key {decider.key_prefix}) is not on the "
+            f"approver list of organisation {org_name!r}; an admin adds it with `governor keys "
+            f"approvers add --org {org_name} {decider.identity}` or "
+            f"PUT /api/v1/approvers/{decider.identity}",
+        )
 
 
 def cancel_confirmation(

@@ -3,12 +3,19 @@
 Recording a decision also adds it to the organisation's daily counts per decision, tool and user
 (`governor_decision_daily_counts`), in the same transaction, so analytics over long ranges read
 those instead of every decision. Decisions must therefore be recorded through `record_decision`.
+
+Every precheck records one, so its statements are built once (per dialect) and executed with
+parameters: building a SQLAlchemy statement per call costs more than running it. Given the store
+(not a bare engine), the record is written in the store's own write transaction, which takes
+turns with the store's other writers in this process: concurrent writers on one SQLite file
+would otherwise meet SQLite's busy handler, which sleeps whole milliseconds between retries.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -17,6 +24,7 @@ from sqlalchemy import Connection, Date, Engine, Table, delete, func, insert, li
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 
+from governor.storage import SQLStorage
 from governor_server.models import DecisionDailyCountRow, DecisionRow
 from governor_server.observability import annotate
 
@@ -30,6 +38,8 @@ __all__ = [
 
 _DECISIONS = cast(Table, DecisionRow.__table__)
 _DAILY = cast(Table, DecisionDailyCountRow.__table__)
+_INSERT = insert(_DECISIONS)
+_UPSERTS: dict[str, Any] = {}  # dialect name -> the daily counts' upsert
 
 
 def is_tool_call(tool: str, tags: Sequence[str]) -> bool:
@@ -55,49 +65,73 @@ class DecisionEntry:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def record_decision(db: Engine, entry: DecisionEntry) -> DecisionEntry:
-    """Commit `entry` and its daily counts (before the caller is answered); returns it."""
+def record_decision(db: SQLStorage | Engine, entry: DecisionEntry) -> DecisionEntry:
+    """Commit `entry` and its daily counts (before the caller is answered); returns it.
+
+    `db` is the store (preferred: see the module docstring) or a SQLAlchemy engine.
+    """
     tool_call = is_tool_call(entry.tool, entry.tags)
-    with db.begin() as conn:
-        conn.execute(
-            insert(_DECISIONS).values(
-                id=entry.id,
-                org_id=entry.org_id,
-                user_id=entry.user_id,
-                phase=entry.phase,
-                tool=entry.tool,
-                scope=entry.scope,
-                decision=entry.decision,
-                reasons=list(entry.reasons),
-                tags=list(entry.tags),
-                corr_id=entry.corr_id,
-                policy_revision=entry.policy_revision,
-                created_at=entry.created_at,
-                tool_call=tool_call,
-            )
-        )
+    with _write(db) as conn:
+        _insert(conn, entry, tool_call)
         _count_daily(conn, entry, tool_call)
     annotate(org_id=entry.org_id, decision=entry.decision, reasons=list(entry.reasons))
     return entry
 
 
+def _write(db: SQLStorage | Engine) -> AbstractContextManager[Connection]:
+    """A write transaction: the store's (BEGIN IMMEDIATE after its in-process writer lock; the
+    store has no public form of it yet), or a plain one on a bare engine."""
+    if isinstance(db, SQLStorage):
+        return db._write()
+    return db.begin()
+
+
+def _insert(conn: Connection, entry: DecisionEntry, tool_call: bool) -> None:
+    conn.execute(
+        _INSERT,
+        {
+            "id": entry.id,
+            "org_id": entry.org_id,
+            "user_id": entry.user_id,
+            "phase": entry.phase,
+            "tool": entry.tool,
+            "scope": entry.scope,
+            "decision": entry.decision,
+            "reasons": list(entry.reasons),
+            "tags": list(entry.tags),
+            "corr_id": entry.corr_id,
+            "policy_revision": entry.policy_revision,
+            "created_at": entry.created_at,
+            "tool_call": tool_call,
+        },
+    )
+
+
+def _daily_upsert(dialect_name: str) -> Any:
+    """The daily counts' upsert for a dialect (built on first use): add `count` to the row."""
+    stmt = _UPSERTS.get(dialect_name)
+    if stmt is None:
+        dialect: Any = sqlite if dialect_name == "sqlite" else postgresql
+        stmt = dialect.insert(_DAILY)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                _DAILY.c.org_id,
+                _DAILY.c.day,
+                _DAILY.c.tool_call,
+                _DAILY.c.dimension,
+                _DAILY.c.value,
+            ],
+            set_={"count": _DAILY.c.count + stmt.excluded["count"]},
+        )
+        _UPSERTS[dialect_name] = stmt
+    return stmt
+
+
 def _count_daily(conn: Connection, entry: DecisionEntry, tool_call: bool) -> None:
     """Add `entry` to its day's counts per decision, tool and user (an upsert per dimension)."""
-    dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
-    stmt = dialect.insert(_DAILY)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            _DAILY.c.org_id,
-            _DAILY.c.day,
-            _DAILY.c.tool_call,
-            _DAILY.c.dimension,
-            _DAILY.c.value,
-        ],
-        set_={"count": _DAILY.c.count + stmt.excluded["count"]},
-    )
     day = entry.created_at.astimezone(UTC).date()
     conn.execute(
-        stmt,
+        _daily_upsert(conn.dialect.name),
         [
             {
                 "org_id": entry.org_id,

@@ -32,6 +32,7 @@ __all__ = [
     "ConfirmationRow",
     "DecisionDailyCountRow",
     "DecisionRow",
+    "OrgApproverRow",
     "OrgRow",
     "ToolRow",
 ]
@@ -55,7 +56,9 @@ class ApiKeyRow(Base):
     """An `X-Governs-Key` API key, stored as the SHA-256 of the key (never the key itself).
 
     `prefix` is the key's public start (`gk_` and 8 hex digits), shown in listings and used to
-    revoke it. A key with `revoked_at` set is refused.
+    revoke it. A key with `revoked_at` set is refused. `identity` is who the key acts for (a
+    person or a service, e.g. `alice@acme.example`), set at creation and required for approver
+    keys (revision `0008`): an approver is allowed by its identity (`OrgApproverRow`).
     """
 
     __tablename__ = "governor_api_keys"
@@ -69,6 +72,24 @@ class ApiKeyRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    identity: Mapped[str | None] = mapped_column(String(255))
+
+
+class OrgApproverRow(Base):
+    """One identity on an organisation's approver list (revision `0008`), kept by its admins.
+
+    An approver key may approve or reject the organisation's confirmations only while its
+    `identity` is listed here; `added_by` is the admin key's prefix, or `cli`.
+    """
+
+    __tablename__ = "governor_org_approvers"
+
+    org_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("governor_orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    identity: Mapped[str] = mapped_column(String(255), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    added_by: Mapped[str] = mapped_column(String(64))
 
 
 class DecisionRow(Base):
@@ -154,7 +175,7 @@ class ConfirmationRow(Base):
     `correlation_id` is unique within its organisation (the client may choose it). `status` is
     stored as `pending`, `approved`, `rejected` or `cancelled`; `expired` is computed on read from
     `expires_at`, so nothing has to sweep the table. Who decided is the API key (`decided_by_key`,
-    its prefix, and `decided_by_role`), never a name sent in a body.
+    its prefix, `decided_by_role` and `decided_by_identity`), never a name sent in a body.
     """
 
     __tablename__ = "governor_confirmations"
@@ -180,6 +201,7 @@ class ConfirmationRow(Base):
     decided_by_key: Mapped[str | None] = mapped_column(String(32))
     decided_by_role: Mapped[str | None] = mapped_column(String(16))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by_identity: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         UniqueConstraint("org_id", "correlation_id", name="uq_governor_confirmations_org_corr"),

@@ -106,6 +106,20 @@ class Metrics:
             "Decision-log events received from OPA sidecars on POST /logs and stored.",
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def request_series(self, method: str, route: str, status: str) -> tuple[Counter, Histogram]:
+        """The request counter and latency histogram of one (method, route, status), looked up
+        once per label set (`labels(...)` takes a lock and checks the labels on every call)."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(method, route, status),
+                self.latency.labels(method, route, status),
+            )
+            self._series[key] = series
+        return series
 
     def observe(self, info: dict[str, Any]) -> None:
         """Count what a request recorded (decision, engine errors)."""
@@ -197,9 +211,9 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, status: int, elapsed: float, info: dict[str, Any]) -> None:
         method = str(scope.get("method", ""))
         route = _route_of(scope)
-        code = str(status)
-        self.metrics.requests.labels(method, route, code).inc()
-        self.metrics.latency.labels(method, route, code).observe(elapsed)
+        requests, latency = self.metrics.request_series(method, route, str(status))
+        requests.inc()
+        latency.observe(elapsed)
         self.metrics.observe(info)
         level = logging.ERROR if status >= 500 else logging.INFO
         if not self.logger.isEnabledFor(level):

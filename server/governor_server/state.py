@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from governor.engine import Engine
 from governor.storage import SQLStorage
 from governor_server.settings import Settings
+from governor_server.workers import WorkerPool
 
 __all__ = ["ServerState", "get_state"]
 
 
 @dataclass
 class ServerState:
-    """The store (orgs, keys, decisions, budget ledger) and the policy engine."""
+    """The store (orgs, keys, decisions, budget ledger), the policy engine and the worker
+    threads that decide prechecks (`governor_server.workers`)."""
 
     settings: Settings
     store: SQLStorage
     engine: Engine
+    workers: WorkerPool = field(default_factory=lambda: WorkerPool(1))
 
 
-def get_state(request: Request) -> ServerState:
-    """Dependency: the running app's `ServerState`."""
+async def get_state(request: Request) -> ServerState:
+    """Dependency: the running app's `ServerState` (async: no worker thread for a lookup)."""
     state: ServerState = request.app.state.governor
     return state

@@ -1,6 +1,8 @@
 """Confirmations over HTTP, end to end (wire protocol §4.11-§4.13a, and §4.5's confirm):
-create, status, cancel, expiry, approve/reject by approver keys only, organisation isolation,
-deciding twice, and a confirm precheck whose URL resolves to its pending confirmation."""
+create, status, cancel, expiry, approve/reject by listed approver keys only (the organisation's
+approver list and the confirmation's own approvers), the approver list kept by admin keys,
+organisation isolation, deciding twice, and a confirm precheck whose URL resolves to its pending
+confirmation."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from governor_server.confirmations import (
     decide_confirmation,
     get_confirmation,
 )
-from governor_server.keys import authenticate, create_key
+from governor_server.keys import add_approvers, authenticate, create_key, ensure_org, hash_key
+from sqlalchemy import text
 
 from governor.storage import SQLStorage
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import APPROVER, LiveServer
 
 #: Every key of the §4.12 status object the SDK reads.
 STATUS_FIELDS = {"correlationId", "status", "approved", "approvedAt", "rejectedAt", "expiresAt"}
@@ -55,6 +58,27 @@ def created_id(server: LiveServer, **overrides: Any) -> str:
 def call(server: LiveServer, key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     with server.client(key) as client:
         return client.request(method, path, **kwargs)
+
+
+def approver_key(
+    server: LiveServer, identity: str, *, org: str = "default", listed: bool = True
+) -> str:
+    """A new approver key acting for `identity`, put on `org`'s approver list if `listed`."""
+    store = SQLStorage(server.database_url)
+    try:
+        key, _ = create_key(store.engine, org, "approver", identity)
+        if listed:
+            add_approvers(store.engine, ensure_org(store.engine, org)[0], [identity], "test")
+    finally:
+        store.close()
+    return key
+
+
+def status_of(server: LiveServer, correlation_id: str) -> dict[str, Any]:
+    response = call(server, server.app_key, "GET", f"/confirmation/{correlation_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def parse(stamp: str) -> datetime:
@@ -193,7 +217,7 @@ def test_expiry_at_an_explicit_time_in_the_service(live_server: LiveServer) -> N
                 principal.org_id,
                 entry.correlation_id,
                 approve=True,
-                decider=Decider("gk_test", "approver"),
+                decider=Decider("gk_test", "approver", identity=APPROVER),
                 now=start + timedelta(seconds=61),
             )
     finally:
@@ -217,7 +241,7 @@ def test_an_approver_key_approves_and_is_recorded_as_the_approver(
     assert (body["status"], body["approved"]) == ("approved", True)
     assert body["approvedAt"] is not None and body["rejectedAt"] is None
     prefix = live_server.approver_key[: len("gk_") + 8]  # the rest may contain "_"
-    assert body["decidedBy"] == {"keyPrefix": prefix, "role": "approver"}
+    assert body["decidedBy"] == {"keyPrefix": prefix, "role": "approver", "identity": APPROVER}
     assert body["decisionReason"] == "invoice checked"
     assert "someone-else" not in response.text
     status = call(live_server, live_server.app_key, "GET", path).json()
@@ -306,11 +330,7 @@ def test_racing_deciders_have_exactly_one_winner(live_server: LiveServer) -> Non
 def test_another_organisations_confirmation_is_not_found(live_server: LiveServer) -> None:
     correlation_id = created_id(live_server)
     path = f"/confirmation/{correlation_id}"
-    store = SQLStorage(live_server.database_url)
-    try:
-        other_approver, _ = create_key(store.engine, "other", "approver")
-    finally:
-        store.close()
+    other_approver = approver_key(live_server, "other-approver", org="other")
     for key, method, suffix in [
         (live_server.other_app_key, "GET", ""),
         (live_server.other_app_key, "DELETE", ""),
@@ -391,3 +411,168 @@ def test_a_non_confirm_precheck_creates_no_confirmation(live_server: LiveServer)
     body = response.json()
     assert body["decision"] == "allow" and body["confirmationUrl"] is None
     assert "correlationId" not in body["metadata"]
+
+
+# -- who may decide: the organisation's approver list, the confirmation's approvers ----------
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_an_approver_not_on_the_list_gets_403_and_nothing_changes(
+    live_server: LiveServer, action: str
+) -> None:
+    mallory = approver_key(live_server, "mallory@example.org", listed=False)
+    correlation_id = created_id(live_server)
+    response = call(
+        live_server, mallory, "POST", f"/confirmation/{correlation_id}/{action}",
+        json={"reason": "trust me"},
+    )  # fmt: skip
+    assert response.status_code == 403
+    body = response.json()
+    assert body["error"] == "approver_not_allowed"
+    assert "'mallory@example.org'" in body["message"] and "approver list" in body["message"]
+    assert "governor keys approvers add --org default mallory@example.org" in body["message"]
+    status = status_of(live_server, correlation_id)
+    assert (status["status"], status["decidedBy"], status["decisionReason"]) == (
+        "pending",
+        None,
+        None,
+    )
+    # an unlisted approver learns nothing about which ids exist either
+    unknown = call(live_server, mallory, "POST", f"/confirmation/cf_nope/{action}")
+    assert unknown.status_code == 403 and unknown.json()["error"] == "approver_not_allowed"
+
+
+def test_an_approver_key_without_identity_is_never_allowed(live_server: LiveServer) -> None:
+    # a key created before approver identities existed (revision 0008) has none
+    legacy = approver_key(live_server, "legacy-approver")
+    store = SQLStorage(live_server.database_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE governor_api_keys SET identity = NULL WHERE key_hash = :h"),
+                {"h": hash_key(legacy)},
+            )
+    finally:
+        store.close()
+    correlation_id = created_id(live_server)
+    response = call(live_server, legacy, "POST", f"/confirmation/{correlation_id}/approve")
+    assert response.status_code == 403
+    assert response.json()["error"] == "approver_not_allowed"
+    assert "has no identity" in response.json()["message"]
+    assert status_of(live_server, correlation_id)["status"] == "pending"
+
+
+def test_admins_keep_the_approver_list_over_http(live_server: LiveServer) -> None:
+    dana = approver_key(live_server, "dana@example.org", listed=False)
+    first, second = created_id(live_server), created_id(live_server)
+    admin = live_server.admin_key
+    assert call(live_server, dana, "POST", f"/confirmation/{first}/approve").status_code == 403
+
+    added = call(live_server, admin, "PUT", "/api/v1/approvers/dana@example.org")
+    assert added.status_code == 200
+    entry = next(a for a in added.json()["approvers"] if a["identity"] == "dana@example.org")
+    assert entry["addedBy"] == admin[: len("gk_") + 8] and parse(entry["addedAt"])
+    again = call(live_server, admin, "PUT", "/api/v1/approvers/dana@example.org")  # idempotent
+    assert again.status_code == 200 and again.json() == added.json()
+    listed = call(live_server, admin, "GET", "/api/v1/approvers").json()["approvers"]
+    assert {"dana@example.org", APPROVER} <= {a["identity"] for a in listed}
+
+    approved = call(live_server, dana, "POST", f"/confirmation/{first}/approve")
+    assert approved.status_code == 200
+    assert approved.json()["decidedBy"]["identity"] == "dana@example.org"
+
+    removed = call(live_server, admin, "DELETE", "/api/v1/approvers/dana@example.org")
+    assert removed.status_code == 200
+    assert "dana@example.org" not in {a["identity"] for a in removed.json()["approvers"]}
+    refused = call(live_server, dana, "POST", f"/confirmation/{second}/reject")
+    assert refused.status_code == 403 and refused.json()["error"] == "approver_not_allowed"
+    assert status_of(live_server, second)["status"] == "pending"
+    gone = call(live_server, admin, "DELETE", "/api/v1/approvers/dana@example.org")
+    assert gone.status_code == 404 and gone.json()["error"] == "approver_not_found"
+    assert "not found" in gone.json()["message"]
+
+
+def test_the_approver_list_is_for_admin_keys_only_and_per_organisation(
+    live_server: LiveServer,
+) -> None:
+    for key in (live_server.app_key, live_server.approver_key):
+        for method, path in [
+            ("GET", "/api/v1/approvers"),
+            ("PUT", "/api/v1/approvers/eve"),
+            ("DELETE", f"/api/v1/approvers/{APPROVER}"),
+        ]:
+            response = call(live_server, key, method, path)
+            assert response.status_code == 403, (method, path)
+            assert response.json()["error"] == "forbidden"
+    with live_server.client() as client:
+        assert client.get("/api/v1/approvers").status_code == 401
+    store = SQLStorage(live_server.database_url)
+    try:
+        other_admin, _ = create_key(store.engine, "other", "admin")
+    finally:
+        store.close()
+    theirs = call(live_server, other_admin, "GET", "/api/v1/approvers").json()["approvers"]
+    assert APPROVER not in {a["identity"] for a in theirs}
+    # the default organisation's approver is not another organisation's to remove
+    assert call(
+        live_server, other_admin, "DELETE", f"/api/v1/approvers/{APPROVER}"
+    ).status_code == (404)
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 256, "semi;colon", "née"])
+def test_an_invalid_identity_is_422_naming_it(live_server: LiveServer, bad: str) -> None:
+    response = call(live_server, live_server.admin_key, "PUT", f"/api/v1/approvers/{bad}")
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+    assert "identity" in response.json()["message"]
+    created = create(live_server, approvers=[bad])
+    assert created.status_code == 422 and "approvers[0]" in created.json()["message"]
+
+
+def test_a_confirmation_naming_approvers_is_theirs_to_decide(live_server: LiveServer) -> None:
+    carol = approver_key(live_server, "carol@example.org")
+    response = create(live_server, approvers=["carol@example.org"])
+    assert response.status_code == 201 and response.json()["approvers"] == ["carol@example.org"]
+    correlation_id = response.json()["correlationId"]
+    # the fixture's approver is on the list, but not one this confirmation names
+    refused = call(
+        live_server, live_server.approver_key, "POST", f"/confirmation/{correlation_id}/approve"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "approver_not_designated"
+    assert "carol@example.org" in refused.json()["message"]
+    assert status_of(live_server, correlation_id)["status"] == "pending"
+    approved = call(live_server, carol, "POST", f"/confirmation/{correlation_id}/approve")
+    assert approved.status_code == 200
+    assert approved.json()["decidedBy"] == {
+        "keyPrefix": carol[: len("gk_") + 8],
+        "role": "approver",
+        "identity": "carol@example.org",
+    }
+    # admin keys may always decide, named or not
+    other = created_id(live_server, approvers=["carol@example.org"])
+    by_admin = call(live_server, live_server.admin_key, "POST", f"/confirmation/{other}/reject")
+    assert by_admin.status_code == 200 and by_admin.json()["decidedBy"]["role"] == "admin"
+
+
+def test_a_precheck_confirmation_is_for_the_approvers_its_policy_names(
+    live_server: LiveServer,
+) -> None:
+    with live_server.client(live_server.app_key) as client:
+        body = client.post(
+            "/api/v1/precheck",
+            json={"tool": "payments.transfer", "raw_text": "Tool call: payments.transfer"},
+        ).json()
+    assert body["decision"] == "confirm"
+    correlation_id = body["metadata"]["correlationId"]
+    assert status_of(live_server, correlation_id)["approvers"] == [APPROVER]
+    listed_but_not_named = approver_key(live_server, "bob@example.org")
+    refused = call(
+        live_server, listed_but_not_named, "POST", f"/confirmation/{correlation_id}/approve"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "approver_not_designated"
+    approved = call(
+        live_server, live_server.approver_key, "POST", f"/confirmation/{correlation_id}/approve"
+    )
+    assert approved.status_code == 200 and approved.json()["approved"] is True

@@ -1,5 +1,5 @@
-"""`governor keys create|list|revoke` against the live server's database: a revoked key is
-refused at once."""
+"""`governor keys create|list|revoke|approvers` against the live server's database: a revoked
+key is refused at once; an approver key approves only while its identity is on the list."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def test_create_list_revoke_and_the_revoked_key_gets_401(live_server: LiveServer
     [
         (["create", "--org", "x", "--role", "root"], "unknown role 'root'"),
         (["revoke", "gk_ffffffff"], "no API key has the prefix"),
+        (["create", "--org", "x", "--role", "approver"], "approver key needs --identity"),
+        (["create", "--org", "x", "--identity", "a b"], "identity 'a b' must be"),
+        (["approvers", "add", "--org", "x", "ok", "not/ok"], "identity 'not/ok' must be"),
+        (["approvers", "list", "--org", "no-such-org"], "no organisation 'no-such-org'"),
+        (["approvers", "remove", "--org", "default", "nobody"], "not on the approver list"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -57,3 +62,46 @@ def test_bad_input_exits_2_with_a_message(
     code, _, err = keys(live_server, *args)
     assert code == 2
     assert expected in err
+
+
+def test_an_approver_key_approves_only_while_listed(live_server: LiveServer) -> None:
+    code, out, err = keys(
+        live_server, "create", "--org", "default", "--role", "approver", "--identity", "erin"
+    )
+    assert code == 0, err
+    key = out.strip()
+    assert "(erin)" in err and "governor keys approvers add --org default erin" in err
+    code, out, _ = keys(live_server, "list", "--org", "default")
+    assert any(key[:11] in line and "erin" in line for line in out.splitlines())
+
+    def approve() -> int:
+        with live_server.client(live_server.app_key) as client:
+            created = client.post(
+                "/confirmation",
+                json={
+                    "requestType": "tool_call",
+                    "requestDesc": "d",
+                    "requestPayload": {},
+                    "reasons": [],
+                    "userId": "u",
+                    "correlationId": None,
+                },
+            )
+        with live_server.client(key) as client:
+            path = f"/confirmation/{created.json()['correlationId']}/approve"
+            return client.post(path).status_code
+
+    assert approve() == 403
+    code, out, err = keys(live_server, "approvers", "add", "--org", "default", "erin", "frank")
+    assert code == 0, err
+    assert "added erin" in out and "added frank" in out
+    code, out, _ = keys(live_server, "approvers", "add", "--org", "default", "erin")
+    assert code == 0 and "already on the list: erin" in out
+    code, out, _ = keys(live_server, "approvers", "list", "--org", "default")
+    assert code == 0 and "erin" in out and "frank" in out and "cli" in out
+    assert approve() == 200
+
+    code, out, err = keys(live_server, "approvers", "remove", "--org", "default", "erin")
+    assert code == 0, err
+    assert "removed erin" in out
+    assert approve() == 403

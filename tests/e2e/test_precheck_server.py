@@ -3,15 +3,18 @@ bundle, keys and roles, error bodies, and decisions recorded per organisation.""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from governor_server import Settings, create_app
 from governor_server.decisions import list_decisions
 from governor_server.keys import authenticate, create_key
 
 from governor.storage import SQLStorage
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, free_port, serving
 
 SIMPLE_FIELDS = {"decision", "reasons", "raw_text_out", "policy_id", "ts"}
 FULL_FIELDS = {"decision", "reasons", "metadata", "requiresConfirmation", "confirmationUrl"}
@@ -31,6 +34,23 @@ def test_health_is_public_and_names_engine_bundle_and_database(live_server: Live
     assert body["services"] == {"database": "ok", "engine": "ok"}
     assert body["engine"] == "regorus"
     assert body["bundle_revision"] == "development-1"
+    assert isinstance(body["timestamp"], str) and isinstance(body["version"], str)
+
+
+def test_health_is_503_with_the_same_body_when_the_database_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "gone"
+    port = free_port()
+    app = create_app(Settings(database_url=f"sqlite:///{directory / 'governor.db'}", port=port))
+    with serving(app, port) as url, httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/api/v1/health").json()["status"] == "healthy"
+        app.state.governor.store.engine.dispose()  # no pooled connection survives
+        shutil.rmtree(directory)  # and no new one can be opened
+        response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["services"] == {"database": "unavailable", "engine": "ok"}
     assert isinstance(body["timestamp"], str) and isinstance(body["version"], str)
 
 

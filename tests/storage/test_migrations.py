@@ -37,6 +37,7 @@ TABLES = {
     "governor_budget_daily_totals",
     "governor_orgs",
     "governor_api_keys",
+    "governor_org_approvers",
     "governor_decisions",
     "governor_confirmations",
     "governor_budget_limits",
@@ -47,6 +48,7 @@ TABLES = {
 SERVER_TABLES = {
     "governor_orgs",
     "governor_api_keys",
+    "governor_org_approvers",
     "governor_decisions",
     "governor_confirmations",
     "governor_budget_limits",
@@ -70,7 +72,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert package / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_first_use_creates_the_schema_at_head(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def list_usage(
     """The organisation's usage records, newest first (`records`; `usage` is the same list)."""
     since = budgets.time_range_start(time_range, datetime.now(UTC))
     records = [
-        budgets.usage_wire(r)
+        budgets.usage_wire(r, principal.org_name)
         for r in budgets.list_usage(
             state.store,
             principal.org_id,

@@ -4,6 +4,11 @@ One evaluation of `data.governor.decision` per request; the decision is recorded
 before the answer. Policy outcomes are never errors: deny and confirm are 200s. A confirm creates a
 pending confirmation (§4.11) and answers with its absolute `confirmationUrl` (built from the
 request's base URL) and `metadata.correlationId`.
+
+The endpoints are async and hand the whole check (facts, decision, records) to the app's worker
+threads in one job (`governor_server.workers`: a fixed pool, each thread with its engine
+compiled). The body is built as `present` makes it, which is `PrecheckResponse`'s shape (the
+OpenAPI schema), and serialised once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from governor.decision import decide
 from governor_server import budgets
@@ -56,7 +62,7 @@ def _check(
     payload: dict[str, object] | None,
     base_url: str | None = None,
     estimate: int | None = None,
-) -> PrecheckResponse:
+) -> dict[str, Any]:
     user = user_id or principal.default_user
     document = decision_input(
         phase=phase,
@@ -83,7 +89,7 @@ def _check(
         decision = decide(state.engine, document)
     decision_id = uuid.uuid4().hex
     record_decision(
-        state.store.engine,
+        state.store,
         DecisionEntry(
             id=decision_id,
             org_id=principal.org_id,
@@ -113,7 +119,7 @@ def _check(
             corr_id=corr_id,
             base_url=base_url,
         )
-    return PrecheckResponse(**response)
+    return response
 
 
 def _attach_confirmation(
@@ -162,11 +168,13 @@ def _attach_confirmation(
 
 
 @router.post("/precheck", response_model=PrecheckResponse)
-def precheck(
+async def precheck(
     body: PrecheckRequest, principal: App, state: State, request: Request
-) -> PrecheckResponse:
+) -> JSONResponse:
     """Decide whether a model or tool call may proceed: allow, deny, confirm or redact."""
-    return _check(
+    estimate = budgets.estimated_cost(body.budget_context, body.payload)
+    response = await state.workers.run(
+        _check,
         state,
         principal,
         phase="pre",
@@ -178,16 +186,18 @@ def precheck(
         tags=body.tags,
         payload=body.payload,
         base_url=str(request.base_url),
-        estimate=budgets.estimated_cost(body.budget_context, body.payload),
+        estimate=estimate,
     )
+    return JSONResponse(response)
 
 
 @router.post("/postcheck", response_model=PrecheckResponse)
-def postcheck(
+async def postcheck(
     body: PostcheckRequest, principal: App, state: State, request: Request
-) -> PrecheckResponse:
+) -> JSONResponse:
     """Check a model's output before it is shown: PII in `raw_text` is redacted or denied."""
-    return _check(
+    response = await state.workers.run(
+        _check,
         state,
         principal,
         phase="post",
@@ -200,3 +210,4 @@ def postcheck(
         payload=None,
         base_url=str(request.base_url),
     )
+    return JSONResponse(response)

@@ -155,7 +155,7 @@ def execute(
     """Decide on a call of a registered tool exactly as a precheck of it (recorded likewise)."""
     entry = _found(state, principal, name)
     scope = entry.definition.get("scope")
-    decision = checks._check(
+    decided = checks._check(
         state,
         principal,
         phase="pre",
@@ -170,13 +170,13 @@ def execute(
     )
     return {
         "tool": name,
-        "decision": decision.decision,
-        "reasons": decision.reasons,
+        "decision": decided["decision"],
+        "reasons": decided["reasons"],
         "result": None,
         "executed": False,
-        "requiresConfirmation": decision.requiresConfirmation,
-        "confirmationUrl": decision.confirmationUrl,
-        "metadata": decision.metadata,
+        "requiresConfirmation": decided["requiresConfirmation"],
+        "confirmationUrl": decided["confirmationUrl"],
+        "metadata": decided["metadata"],
     }
 
 
