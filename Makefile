@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/decorator.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) $(SDK10_VENV) .pytest_cache .mypy_cache .ruff_cache build dist

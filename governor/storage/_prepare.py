@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -23,6 +23,7 @@ from governor.storage.records import (
     SnapshotRecord,
     as_status,
     as_utc,
+    utcnow,
 )
 
 
@@ -162,3 +163,16 @@ def prepare_audit(record: AuditRecord, now: datetime) -> AuditRecord:
         record=_json_object(record.record, "audit_record.record"),
         timestamp=_when(record.timestamp, "audit_record.timestamp") or now,
     )
+
+
+def increasing_times(count: int) -> list[datetime]:
+    """Default times for a batch of records: now, each a microsecond after the previous at least,
+    so that records without a time of their own list in the order they were written (as when
+    each is written by its own statement)."""
+    times: list[datetime] = []
+    for _ in range(count):
+        moment = utcnow()
+        if times and moment <= times[-1]:
+            moment = times[-1] + timedelta(microseconds=1)
+        times.append(moment)
+    return times

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from governor.errors import StorageError
 from governor.storage._window import check_key, check_window_seconds
 from governor.storage.base import Transaction
-from governor.storage.records import as_utc
+from governor.storage.records import (
+    AuditRecord,
+    EventRecord,
+    ExecutionRecord,
+    SnapshotRecord,
+    as_utc,
+)
 
 
 def as_moment(now: datetime | float | None) -> tuple[float, datetime]:
@@ -124,6 +130,30 @@ class LockedTransaction(Transaction):
                 f"budget key {key!r} is not locked by this transaction; pass it in "
                 f"budget_keys (locked: {list(self.plan.budget_keys)})"
             )
+
+    def save_records(
+        self,
+        *,
+        execution: ExecutionRecord | None = None,
+        snapshots: Sequence[SnapshotRecord] = (),
+        events: Sequence[EventRecord] = (),
+        audit: AuditRecord | None = None,
+    ) -> AuditRecord | None:
+        """Write a batch of records, in this order: the execution, the snapshots, the events,
+        the audit record (appended to the chain last). Returns the sealed audit record (None
+        without one); the other stored copies are not handed back.
+
+        What `@govern` writes at the end of a call. Each record is checked and stored exactly as
+        by `save_execution`, `save_snapshot`, `save_event` and `append_audit_record`; a backend
+        may send them in fewer statements. This default makes the single calls.
+        """
+        if execution is not None:
+            self.save_execution(execution)
+        for snapshot in snapshots:
+            self.save_snapshot(snapshot)
+        for event in events:
+            self.save_event(event)
+        return self.append_audit_record(audit) if audit is not None else None
 
     def fail(self, error: BaseException) -> BaseException:
         """Mark the transaction failed because of `error`; return it, for `raise`."""

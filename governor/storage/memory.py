@@ -41,6 +41,7 @@ from governor.storage._budget import (
 )
 from governor.storage._json import copy_json
 from governor.storage._prepare import (
+    increasing_times,
     prepare_audit,
     prepare_changes,
     prepare_event,
@@ -866,6 +867,41 @@ class _MemoryTransaction(LockedTransaction):
 
     def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
         """Insert or replace an execution; an existing execution keeps its `created_at`."""
+        return _copy(self._save_execution(record))
+
+    def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
+        """Store a state snapshot of an execution saved before or in this transaction."""
+        return _copy(self._save_snapshot(record))
+
+    def save_event(self, record: EventRecord) -> EventRecord:
+        """Persist an event; its `execution_id`, when set, must name an existing execution."""
+        return _copy(self._save_event(record))
+
+    def append_audit_record(self, record: AuditRecord) -> AuditRecord:
+        """Append a record to the hash chain (applied when the block exits)."""
+        return _copy(self._append_audit(record))
+
+    def save_records(
+        self,
+        *,
+        execution: ExecutionRecord | None = None,
+        snapshots: Sequence[SnapshotRecord] = (),
+        events: Sequence[EventRecord] = (),
+        audit: AuditRecord | None = None,
+    ) -> AuditRecord | None:
+        """The batch of `LockedTransaction.save_records`, without copying back what is not
+        returned."""
+        if execution is not None:
+            self._save_execution(execution)
+        for snapshot, now in zip(snapshots, increasing_times(len(snapshots)), strict=True):
+            self._save_snapshot(snapshot, now)
+        for event, now in zip(events, increasing_times(len(events)), strict=True):
+            self._save_event(event, now)
+        return _copy(self._append_audit(audit)) if audit is not None else None
+
+    # The stored records themselves (checked, not yet applied): callers get copies.
+
+    def _save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
         self.check_open()
         stored = prepare_execution(record, utcnow())
         try:
@@ -874,12 +910,11 @@ class _MemoryTransaction(LockedTransaction):
             raise self.fail(error) from None
         self._executions[stored.id] = stored
         self._ops.append(lambda: self._store._put_execution(stored))
-        return _copy(stored)
+        return stored
 
-    def save_snapshot(self, record: SnapshotRecord) -> SnapshotRecord:
-        """Store a state snapshot of an execution saved before or in this transaction."""
+    def _save_snapshot(self, record: SnapshotRecord, now: datetime | None = None) -> SnapshotRecord:
         self.check_open()
-        stored = prepare_snapshot(record, utcnow())
+        stored = prepare_snapshot(record, now or utcnow())
         taken = self._store._snapshots
         try:
             _accept_snapshot(
@@ -889,12 +924,11 @@ class _MemoryTransaction(LockedTransaction):
             raise self.fail(error) from None
         self._snapshot_ids.add(stored.id)
         self._ops.append(lambda: self._store._put_snapshot(stored))
-        return _copy(stored)
+        return stored
 
-    def save_event(self, record: EventRecord) -> EventRecord:
-        """Persist an event; its `execution_id`, when set, must name an existing execution."""
+    def _save_event(self, record: EventRecord, now: datetime | None = None) -> EventRecord:
         self.check_open()
-        stored = prepare_event(record, utcnow())
+        stored = prepare_event(record, now or utcnow())
         taken = self._store._events
         try:
             _accept_event(stored, self._has_execution, lambda i: i in self._event_ids or i in taken)
@@ -902,17 +936,16 @@ class _MemoryTransaction(LockedTransaction):
             raise self.fail(error) from None
         self._event_ids.add(stored.id)
         self._ops.append(lambda: self._store._put_event(stored))
-        return _copy(stored)
+        return stored
 
-    def append_audit_record(self, record: AuditRecord) -> AuditRecord:
-        """Append a record to the hash chain (applied when the block exits)."""
+    def _append_audit(self, record: AuditRecord) -> AuditRecord:
         self.check_open()
         stamped = record.timestamp is not None
         prepared = prepare_audit(record, utcnow())
         sealed = _seal_next(prepared, stamped, self._audit_head or self._store._audit_head())
         self._audit_head = (cast(int, sealed.seq), cast(str, sealed.hash))
         self._ops.append(lambda: self._store._put_audit(sealed))
-        return _copy(sealed)
+        return sealed
 
     # -- approvals ----------------------------------------------------------------------------
 

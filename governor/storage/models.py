@@ -334,6 +334,4 @@ class ApprovalRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (
-        Index("ix_governor_approvals_status_expires", "status", "expires_at"),
-    )
+    __table_args__ = (Index("ix_governor_approvals_status_expires", "status", "expires_at"),)

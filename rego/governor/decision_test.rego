@@ -389,3 +389,74 @@ test_precheck_findings_reach_the_audit_field if {
 	d.audit == {"tags": ["pii", "pii.email"], "mask": ["raw_text"]}
 	data.governor.decision.audit == {"tags": [], "mask": []} with input as object.union(inp, {"policies": []})
 }
+
+# --- the short cut (governor.lib.combine.quiet_audit) ---------------------------------------------
+
+# An input as Python sends it: facts and subject objects, every entry with a name and params.
+_py(policies, facts) := {
+	"version": 1,
+	"phase": "pre",
+	"action": {"kind": "function", "name": "pay", "scope": null, "tags": []},
+	"subject": {"user_id": "u1"},
+	"args": {"amount": 5},
+	"policies": policies,
+	"facts": object.union({"now": 1}, facts),
+}
+
+_audit_entry := {"type": "audit", "name": "audit", "params": {"sensitive_fields": ["card"], "compliance_tags": ["SOX"], "log_inputs": true, "log_outputs": false}}
+
+_limit_entry := {"type": "rate_limit", "name": "api", "params": {"max_calls": 5, "window_seconds": 60, "per_user": true}}
+
+_counted(n) := {"rate_limit": {"api": {"count": n, "window_seconds": 60}}}
+
+# Negated calls go through a helper rule (see governor.lib.combine).
+_short_cut(inp) if data.governor.lib.combine.quiet_audit(inp.policies) with input as inp
+
+# The document of the general rules.
+_same_as_general(inp, cfg) if {
+	d := data.governor.decision with input as inp with data.governor.config as cfg
+	d.decision == data.governor.lib.decision.outcome with input as inp with data.governor.config as cfg
+	d.reasons == data.governor.lib.decision.reasons with input as inp with data.governor.config as cfg
+	d.violations == data.governor.lib.decision.violations with input as inp with data.governor.config as cfg
+	d.approval == data.governor.lib.decision.approval with input as inp with data.governor.config as cfg
+	d.redactions == data.governor.lib.decision.redactions with input as inp with data.governor.config as cfg
+	d.audit == data.governor.lib.decision.audit with input as inp with data.governor.config as cfg
+}
+
+test_the_short_cut_gives_the_document_of_the_general_rules if {
+	cfg := {"audit": {"always_mask": ["password"], "always_tags": ["SOC2"]}}
+	every ps in [[], [_audit_entry], [_limit_entry], [_audit_entry, _limit_entry]] {
+		inp := _py(ps, _counted(4))
+		every c in [{}, cfg] {
+			data.governor.lib.combine.quiet_audit(inp.policies) with input as inp with data.governor.config as c
+			_same_as_general(inp, c)
+		}
+	}
+	d := data.governor.decision with input as _py([_audit_entry, _limit_entry], _counted(4)) with data.governor.config as cfg
+	d.audit == {"tags": ["SOC2", "SOX"], "mask": ["card", "output", "password"]}
+}
+
+test_the_short_cut_leaves_everything_else_to_the_general_rules if {
+	ok := _py([_audit_entry, _limit_entry], _counted(1))
+	cases := [
+		_py([_audit_entry, _limit_entry], _counted(5)),
+		_py([_limit_entry], {}),
+		object.union(object.remove(ok, ["subject"]), {"subject": {}}),
+		_py([object.union(_audit_entry, {"params": {"sensitive_fields": "card"}})], {}),
+		_py([{"type": "audit", "params": _audit_entry.params}], {}),
+		_py([object.union(_audit_entry, {"params": null})], {}),
+		_py([{"type": "budget", "name": "b", "params": {"limit": 1}}], {}),
+		_py([{"type": "acme", "name": "a", "params": {}}], {}),
+		_py(["audit"], {}),
+		_py({"type": "audit"}, {}),
+		object.union(ok, {"version": 2}),
+		object.union(ok, {"phase": "during"}),
+		object.union(ok, {"subject": "u1"}),
+		object.union(ok, {"facts": 1}),
+		{"version": 1, "phase": "pre", "policies": []},
+	]
+	every inp in cases {
+		not _short_cut(inp)
+		_same_as_general(inp, {})
+	}
+}

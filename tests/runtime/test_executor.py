@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from governor import (
-    ApprovalManager,
     ApprovalOutcome,
     ApprovalPending,
     ApprovalPolicy,

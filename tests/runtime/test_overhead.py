@@ -13,6 +13,7 @@ from governor import (
     AuditPolicy,
     InMemoryStorage,
     RateLimitPolicy,
+    SQLStorage,
     ValidationPolicy,
     govern,
 )
@@ -121,3 +122,37 @@ def test_ensure_json_names_the_bad_field_and_copy_json_copies() -> None:
     value = {"a": [1, {"b": 2}]}
     copied = copy_json(value)
     assert copied == value and copied["a"] is not value["a"]
+
+
+def test_an_async_callers_store_work_on_a_sqlite_file_runs_on_one_thread(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import governor.executor as executor
+
+    threads: set[str] = set()
+    real = executor.Executor._locked_section
+
+    def recording(self: Any, *args: Any) -> None:
+        threads.add(threading.current_thread().name)
+        real(self, *args)
+
+    monkeypatch.setattr(executor.Executor, "_locked_section", recording)
+    store = SQLStorage(f"sqlite:///{tmp_path / 'governor.db'}")
+
+    @govern(policies=[RateLimitPolicy(max_calls=100, window_seconds=60)], storage=store)
+    async def echo(x: int) -> int:
+        return x
+
+    async def calls() -> list[int]:
+        return list(await asyncio.gather(*(echo(i) for i in range(20))))
+
+    assert asyncio.run(calls()) == list(range(20))
+    assert len(threads) == 1 and threads.pop().startswith("governor-store")
+    assert len(store.list_audit_records(limit=None)) == 20
+    # one thread per file; the in-memory stores, SQLite's included, have none
+    again = SQLStorage(f"sqlite:///{tmp_path / 'governor.db'}")
+    assert executor._io_thread(again) is executor._io_thread(store) is not None
+    assert executor._io_thread(SQLStorage("sqlite://")) is None
+    assert executor._io_thread(InMemoryStorage()) is None

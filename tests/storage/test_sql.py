@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from governor.storage import (
 )
 from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_EVERY
 from governor.storage.models import BudgetDailyTotalRow, RateLimitCallRow, RateLimitKeyRow
+from governor.storage.sql import CALLER_CHECKPOINT_PAGES, _Checkpointer, _checkpointer
 from tests.storage.conftest import sqlite_url
 
 
@@ -167,6 +170,55 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     store.close()
+
+
+def test_callers_checkpoint_the_wal_only_as_a_safety_net(tmp_path: Path) -> None:
+    store = SQLStorage(sqlite_url(tmp_path))
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pages == CALLER_CHECKPOINT_PAGES > 1000  # SQLite's default, now the background's job
+    store.close()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames of the WAL not yet copied into the database (a PASSIVE checkpoint reports them)."""
+    with sqlite3.connect(path) as probe:
+        _, log_frames, checkpointed = probe.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()
+    return int(log_frames) - int(checkpointed)
+
+
+def test_writes_are_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_Checkpointer, "IDLE", 0.2)
+    store = SQLStorage(sqlite_url(tmp_path))
+    started = threading.active_count()
+    for i in range(20):
+        store.save_execution(ExecutionRecord(function_name="f", inputs={"i": i}))
+    deadline = time.monotonic() + 10
+    while not any(t.name == "governor-sqlite-checkpoint" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "no checkpoint thread"
+        time.sleep(0.01)
+    checkpointer = _checkpointer(str((tmp_path / "governor.db").resolve()))
+    checkpointer.checkpoint()  # what the thread runs; never raises
+    assert _wal_frames(tmp_path / "governor.db") == 0
+    # the thread goes away once the writes stop, and comes back with the next one
+    while any(t.name == "governor-sqlite-checkpoint" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the idle checkpoint thread did not exit"
+        time.sleep(0.05)
+    assert threading.active_count() <= started
+    store.save_execution(ExecutionRecord(function_name="f"))
+    assert any(t.name == "governor-sqlite-checkpoint" for t in threading.enumerate())
+    store.close()
+
+
+def test_a_checkpoint_that_fails_is_logged_and_retried_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = _Checkpointer(str(tmp_path / "no-such-dir" / "governor.db"))
+    with caplog.at_level("DEBUG", logger="governor.storage.sql"):
+        missing.checkpoint()
+    assert "retried later" in caplog.text
 
 
 def test_in_memory_sqlite_url_works_in_one_process() -> None:

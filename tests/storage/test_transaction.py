@@ -239,3 +239,72 @@ def test_threads_running_units_of_work_admit_exactly_the_limit(store: StorageBac
     assert [r.seq for r in records] == list(range(1, 41))
     assert sum(r.decision == "allow" for r in records) == 5
     assert store.verify_audit_chain() is None
+
+
+# -- save_records: a call's final records in one batch -------------------------------------------
+
+
+def _final_records(execution_id: str) -> dict[str, object]:
+    return {
+        "execution": ExecutionRecord(id=execution_id, function_name="transfer", inputs={"a": 1}),
+        "snapshots": [
+            SnapshotRecord(execution_id=execution_id, checkpoint=c, state={"c": c})
+            for c in ("pre_execution", "post_execution")
+        ],
+        "events": [
+            EventRecord(event_type=t, execution_id=execution_id, data={"t": t})
+            for t in ("execution.started", "policy.evaluated", "execution.completed")
+        ],
+        "audit": AuditRecord(action="call", decision="allow", execution_id=execution_id),
+    }
+
+
+def test_save_records_stores_what_the_single_writes_store(store: StorageBackend) -> None:
+    batch = _final_records("e-batch")
+    with store.transaction() as tx:
+        sealed = tx.save_records(**batch)  # type: ignore[attr-defined]
+    single = _final_records("e-single")
+    with store.transaction() as tx:
+        tx.save_execution(single["execution"])  # type: ignore[arg-type]
+        for snapshot in single["snapshots"]:  # type: ignore[attr-defined]
+            tx.save_snapshot(snapshot)
+        for event in single["events"]:  # type: ignore[attr-defined]
+            tx.save_event(event)
+        tx.append_audit_record(single["audit"])  # type: ignore[arg-type]
+    assert sealed is not None and sealed.seq == 1 and sealed.hash is not None
+    for execution_id in ("e-batch", "e-single"):
+        execution = store.get_execution(execution_id)
+        assert execution is not None and execution.inputs == {"a": 1}
+        snapshots = store.list_snapshots(execution_id)
+        assert [(s.checkpoint, s.state) for s in snapshots] == [
+            ("pre_execution", {"c": "pre_execution"}),
+            ("post_execution", {"c": "post_execution"}),
+        ]
+        events = store.list_events(execution_id=execution_id)
+        assert [e.data for e in events] == [
+            {"t": t} for t in ("execution.started", "policy.evaluated", "execution.completed")
+        ]
+    assert [r.execution_id for r in store.list_audit_records()] == ["e-batch", "e-single"]
+    assert store.verify_audit_chain() is None
+
+
+def test_save_records_of_a_missing_execution_roll_the_unit_back(store: StorageBackend) -> None:
+    batch = _final_records("e-missing")
+    del batch["execution"]
+    with pytest.raises(RecordNotFound, match="e-missing"), store.transaction() as tx:
+        tx.save_records(**batch)  # type: ignore[attr-defined]
+    assert store.list_snapshots("e-missing") == []
+    assert store.list_audit_records() == []
+
+
+def test_save_records_hands_back_a_copy_of_the_audit_record_only(store: StorageBackend) -> None:
+    batch = _final_records("e-copy")
+    with store.transaction() as tx:
+        sealed = tx.save_records(**batch)  # type: ignore[attr-defined]
+    sealed.record["changed"] = True
+    batch["execution"].inputs["a"] = 2  # type: ignore[attr-defined]
+    assert store.list_audit_records()[0].record == {}
+    stored = store.get_execution("e-copy")
+    assert stored is not None and stored.inputs == {"a": 1}
+    with store.transaction() as tx:
+        assert tx.save_records() is None  # type: ignore[attr-defined]

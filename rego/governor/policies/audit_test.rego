@@ -69,3 +69,61 @@ test_audit_survives_a_deny_from_another_policy if {
 test_entries_of_other_types_are_ignored if {
 	_decide([{"type": "budget", "name": "a", "params": {"sensitive_fields": ["x"], "limit": 10}}]).audit.mask == []
 }
+
+# --- the common case, read straight from the input ----------------------------------------------
+
+# What AuditPolicy sends: the four parameters.
+_full(name, fields, tags, log_inputs, log_outputs) := _audit(name, {
+	"sensitive_fields": fields,
+	"compliance_tags": tags,
+	"log_inputs": log_inputs,
+	"log_outputs": log_outputs,
+})
+
+test_full_entries_are_read_straight_from_the_input if {
+	ps := [_full("a", ["card"], ["SOX"], false, true), _full("b", ["card", "iban"], ["GDPR"], true, false)]
+	data.governor.policies.audit._plain with input as _in(ps)
+	d := _decide(ps)
+	d.audit == {"tags": ["GDPR", "SOX"], "mask": ["args", "card", "iban", "output", "payload", "raw_text"]}
+	d.reasons == []
+}
+
+# The short cut gives what the general rules give, with and without config, and leaves every
+# entry it cannot read straight to them.
+test_the_short_cut_and_the_general_rules_agree if {
+	cfg := {"audit": {"always_mask": ["password", 7], "always_tags": ["SOC2"]}}
+	plain := [
+		[],
+		[_full("a", [], [], true, true)],
+		[_full("a", ["card", "args.customer.ssn"], ["SOX"], false, false), _full("b", ["card"], ["GDPR"], true, false)],
+		[_full("a", ["x"], [], true, true), {"type": "rate_limit", "name": "r", "params": {}}],
+	]
+	not_plain := [
+		[_full("a", ["x"], [], true, true), "not an entry"],
+		[_audit("a", {})],
+		[_audit("a", "not params")],
+		[_full("a", "card", [], true, true)],
+		[_full("a", [1], [], true, true)],
+		[_full("a", [], "SOX", true, true)],
+		[_full("a", [], ["SOX", 2], true, true)],
+		[_full("a", [], [], "no", true)],
+		[_full("a", [], [], true, null)],
+	]
+	every c in [{}, cfg] {
+		every ps in plain {
+			data.governor.policies.audit._plain with input as _in(ps) with data.governor.config as c
+			_agree(ps, c)
+		}
+		every ps in not_plain {
+			not data.governor.policies.audit._plain with input as _in(ps) with data.governor.config as c
+			_agree(ps, c)
+		}
+	}
+}
+
+_agree(ps, c) if {
+	inp := _in(ps)
+	data.governor.policies.audit.audit_mask == data.governor.policies.audit._masks with input as inp with data.governor.config as c
+	data.governor.policies.audit.audit_tags == data.governor.policies.audit._tags with input as inp with data.governor.config as c
+	data.governor.policies.audit.warn == data.governor.policies.audit._warnings with input as inp with data.governor.config as c
+}

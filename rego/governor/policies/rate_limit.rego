@@ -34,37 +34,68 @@ _settings(e) := {
 	"per_user": lib.param(e, "per_user", false),
 }
 
-# The common case in one pass: every entry valid, with its user when per_user, a well-formed
-# count fact and room under its limit. Then nothing is denied; otherwise _denials tells why.
-# (_admitted writes out the checks of lib.is_nonneg_int, lib.is_pos_int, _fact and _fact_ok:
-# on regorus a function call costs as much as the checks it makes.)
+# The common case in one pass, read straight from input.policies: every rate_limit entry named,
+# with max_calls, window_seconds and per_user given (burst_size given or defaulted), valid, with
+# its user when per_user, a well-formed count fact counted over its window and room under its
+# limit. Then nothing is denied; otherwise _denials tells why (or finds nothing to deny).
 deny := set() if {
-	every e in _entries {
-		_admitted(e)
+	is_array(input.policies)
+	every p in input.policies {
+		_clear_or_other(p)
 	}
 } else := _denials
 
-_admitted(e) if {
-	[max_calls, window, burst] := [e.s.max_calls, e.s.window_seconds, e.s.burst_size]
+_clear_or_other(p) if {
+	p.type != "rate_limit"
+} else if {
+	clear_entry(p)
+}
+
+# clear_entry(p): p (an element of input.policies) is a rate_limit entry that denies nothing:
+# any entry after the call, or, before it, a named entry whose parameters are given and admit
+# the call as above. A function, so that governor.lib.combine's short cut can call it (on
+# regorus a call costs a fraction of a rule). It writes out the checks of
+# lib.is_nonneg_int, lib.is_pos_int, _fact and _fact_ok: a function call costs as much as the
+# checks it makes.
+clear_entry(p) if {
+	p.type == "rate_limit"
+	input.phase != "pre"
+} else if {
+	p.type == "rate_limit"
+	name := p.name
+	is_string(name)
+	s := p.params
+	max_calls := s.max_calls
 	is_number(max_calls)
 	floor(max_calls) == max_calls
 	max_calls >= 0
+	window := s.window_seconds
 	is_number(window)
 	floor(window) == window
 	window > 0
+	burst := _burst(s)
 	is_number(burst)
 	floor(burst) == burst
 	burst >= 0
-	_user_ok(e.s.per_user)
-	fact := input.facts.rate_limit[e.name]
-	is_object(fact)
+	_user_ok(s.per_user)
+	fact := input.facts.rate_limit[name]
 	n := fact.count
 	is_number(n)
 	floor(n) == n
 	n >= 0
-	object.get(fact, "window_seconds", window) == window
+	fact.window_seconds == window
 	n < max_calls + burst
 }
+
+# _burst(params): lib.setting(e, "burst_size", "default_burst_size", 0), with the config read by
+# its static path (a reference with a variable into data costs regorus more).
+_burst(params) := b if {
+	b := params.burst_size
+	b != null
+} else := b if {
+	b := data.governor.config.rate_limit.default_burst_size
+	b != null
+} else := 0
 
 # --- parameter checks --------------------------------------------------------------------------
 
@@ -120,9 +151,9 @@ _countable contains object.union(e, {"fact": _fact(e.name)}) if {
 	_user_ok(e.s.per_user)
 }
 
-_user_ok(per_user) if per_user == false
-
 _user_ok(per_user) if {
+	per_user == false
+} else if {
 	per_user == true
 	_has_user
 }

@@ -153,3 +153,63 @@ test_the_post_phase_is_not_rate_limited if {
 	inp := object.union(_in([_rl("api", {"max_calls": 1})], {"api": _count(1)}, {}), {"phase": "post"})
 	data.governor.decision.decision == "allow" with input as inp
 }
+
+# --- the common case, read straight from the input ----------------------------------------------
+
+# What RateLimitPolicy sends: every parameter but burst_size, which it sends only when set.
+_full(name, max_calls, extra) := _rl(name, object.union({"max_calls": max_calls, "window_seconds": 60, "per_user": false}, extra))
+
+test_a_full_entry_under_its_limit_is_clear_and_nothing_is_denied if {
+	ps := [_full("api", 5, {}), _full("burst", 1, {"burst_size": 2})]
+	facts := {"api": _count(4), "burst": _count(2)}
+	every p in ps {
+		data.governor.policies.rate_limit.clear_entry(p) with input as _in(ps, facts, {})
+	}
+	data.governor.policies.rate_limit.deny == set() with input as _in(ps, facts, {})
+	_decide(ps, facts).decision == "allow"
+}
+
+test_a_full_entry_takes_its_burst_from_config_when_not_given if {
+	ps := [_full("api", 5, {})]
+	cfg := {"rate_limit": {"default_burst_size": 2}}
+	data.governor.policies.rate_limit.clear_entry(ps[0]) with input as _in(ps, {"api": _count(6)}, {}) with data.governor.config as cfg
+	not data.governor.policies.rate_limit.clear_entry(ps[0]) with input as _in(ps, {"api": _count(7)}, {}) with data.governor.config as cfg
+	data.governor.decision.reasons == ["rate_limit.exceeded:api"] with input as _in(ps, {"api": _count(7)}, {}) with data.governor.config as cfg
+}
+
+test_a_per_user_entry_is_clear_only_with_a_user if {
+	ps := [_full("api", 5, {"per_user": true})]
+	data.governor.policies.rate_limit.clear_entry(ps[0]) with input as _in(ps, {"api": _count(1)}, {"user_id": "u1"})
+	not data.governor.policies.rate_limit.clear_entry(ps[0]) with input as _in(ps, {"api": _count(1)}, {})
+	data.governor.decision.reasons == ["rate_limit.no_user:api"] with input as _in(ps, {"api": _count(1)}, {})
+}
+
+test_every_entry_is_clear_after_the_call if {
+	inp := object.union(_in([_full("api", 1, {})], {}, {}), {"phase": "post"})
+	data.governor.policies.rate_limit.clear_entry(_full("api", 1, {})) with input as inp
+}
+
+# The short cut never clears what the general rules would deny, and they agree on the rest.
+test_what_the_short_cut_does_not_clear_the_general_rules_decide if {
+	cases := [
+		[[_full("api", 5, {})], {"api": _count(5)}],
+		[[_full("api", 5, {})], {"api": {"count": 1, "window_seconds": 30}}],
+		[[_full("api", 5, {})], {"api": {"count": 1.5, "window_seconds": 60}}],
+		[[_full("api", 5, {})], {"api": {"count": -1, "window_seconds": 60}}],
+		[[_full("api", 5, {})], {}],
+		[[_full("api", -1, {})], {"api": _count(0)}],
+		[[_full("api", 2.5, {})], {"api": _count(0)}],
+		[[_full("api", "5", {})], {"api": _count(0)}],
+		[[_full("api", 5, {"window_seconds": 0})], {"api": _count(0)}],
+		[[_full("api", 5, {"burst_size": -1})], {"api": _count(0)}],
+		[[_full("api", 5, {"burst_size": null})], {"api": _count(5)}],
+		[[_full("api", 5, {"per_user": "yes"})], {"api": _count(0)}],
+		[[{"type": "rate_limit", "params": {"max_calls": 5, "window_seconds": 60, "per_user": false}}], {"rate_limit": _count(0)}],
+	]
+	every c in cases {
+		[ps, facts] := c
+		inp := _in(ps, facts, {})
+		not data.governor.policies.rate_limit.clear_entry(ps[0]) with input as inp
+		data.governor.policies.rate_limit.deny == data.governor.policies.rate_limit._denials with input as inp
+	}
+}

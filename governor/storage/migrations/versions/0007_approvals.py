@@ -51,9 +51,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("execution_id", name="pk_governor_approvals"),
     )
-    op.create_index(
-        "ix_governor_approvals_function_name", "governor_approvals", ["function_name"]
-    )
+    op.create_index("ix_governor_approvals_function_name", "governor_approvals", ["function_name"])
     op.create_index(
         "ix_governor_approvals_status_expires", "governor_approvals", ["status", "expires_at"]
     )
