@@ -1,10 +1,10 @@
 """`create_app(settings)`: the FastAPI app of the precheck server.
 
-The store, the policy engine and the worker threads (`governor_server.workers`, each with the
-engine compiled) are built once, in the lifespan, and closed on shutdown (uvicorn drains
-in-flight requests first). Routes are defined exactly as the wire protocol lists them,
-without trailing slashes and without redirect-slashes: a redirect would turn an SDK's POST into a
-GET.
+The store, the policy engine and the worker pool of the precheck path (`governor_server.workers`:
+inline on SQLite, else threads each with the engine compiled) are built once, in the lifespan,
+and closed on shutdown (uvicorn drains in-flight requests first). Routes are defined exactly as
+the wire protocol lists them, without trailing slashes and without redirect-slashes: a redirect
+would turn an SDK's POST into a GET.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from governor_server.routers import opa as opa_routes
 from governor_server.routers import tools as tool_routes
 from governor_server.settings import Settings
 from governor_server.state import ServerState
-from governor_server.workers import WorkerPool
+from governor_server.workers import DEFAULT_THREADS, WorkerPool
 
 __all__ = ["build_engine", "create_app"]
 
@@ -71,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BaseException:
             store.close()
             raise
-        workers = WorkerPool(settings.worker_threads)
+        threads = settings.worker_threads
+        if threads is None:  # inline unless a statement or an evaluation is a round trip
+            in_process = store.backend == "sqlite" and settings.engine != "opa"
+            threads = 0 if in_process else DEFAULT_THREADS
+        workers = WorkerPool(threads)
         try:
             workers.warm(engine)
         except BaseException:
@@ -83,11 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings, store=store, engine=engine, workers=workers
         )
         logger.info(
-            "governor server ready: engine %s, bundle revision %s, database %s, %d worker threads",
+            "governor server ready: engine %s, bundle revision %s, database %s, prechecks %s",
             getattr(engine, "name", type(engine).__name__),
             engine.revision,
             store.url,
-            workers.threads,
+            "inline" if workers.inline else f"on {workers.threads} worker threads",
         )
         try:
             yield

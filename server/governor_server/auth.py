@@ -3,8 +3,8 @@
 401 for a missing, unknown or revoked key; 403 for a valid key whose role may not use the
 endpoint (wire protocol §2.5). The organisation always comes from the key, never the request.
 
-The dependencies are async: the key is looked up on the app's worker threads
-(`governor_server.workers`), and the role check needs no thread at all.
+The dependencies are async: the key is looked up where the app's precheck work runs
+(`governor_server.workers`: inline, or on its worker threads), the role check needs no thread.
 """
 
 from __future__ import annotations

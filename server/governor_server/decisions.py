@@ -4,10 +4,11 @@ Recording a decision also adds it to the organisation's daily counts per decisio
 (`governor_decision_daily_counts`), in the same transaction, so analytics over long ranges read
 those instead of every decision. Decisions must therefore be recorded through `record_decision`.
 
-Every precheck records one, so its statements are built once (per dialect) and executed with
-parameters: building a SQLAlchemy statement per call costs more than running it. Given the store
-(not a bare engine), the record is written in the store's own write transaction, which takes
-turns with the store's other writers in this process: concurrent writers on one SQLite file
+Every precheck records one, so its two statements are compiled once per dialect and run on the
+transaction's DBAPI cursor (`governor.storage._raw`, as the store runs its own units of work):
+through `Connection.execute` the bookkeeping around each costs more than the statement. Given the
+store (not a bare engine), the record is written in the store's own write transaction, which
+takes turns with the store's other writers in this process: concurrent writers on one SQLite file
 would otherwise meet SQLite's busy handler, which sleeps whole milliseconds between retries.
 """
 
@@ -20,11 +21,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Date, Engine, Table, delete, func, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    Date,
+    Dialect,
+    Engine,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 
 from governor.storage import SQLStorage
+from governor.storage._raw import RawStatement, wrap_dbapi_error
 from governor_server.models import DecisionDailyCountRow, DecisionRow
 from governor_server.observability import annotate
 
@@ -38,8 +51,7 @@ __all__ = [
 
 _DECISIONS = cast(Table, DecisionRow.__table__)
 _DAILY = cast(Table, DecisionDailyCountRow.__table__)
-_INSERT = insert(_DECISIONS)
-_UPSERTS: dict[str, Any] = {}  # dialect name -> the daily counts' upsert
+_COMPILED: dict[tuple[str, str], _Statements] = {}  # (dialect, driver) -> its statements
 
 
 def is_tool_call(tool: str, tags: Sequence[str]) -> bool:
@@ -71,9 +83,41 @@ def record_decision(db: SQLStorage | Engine, entry: DecisionEntry) -> DecisionEn
     `db` is the store (preferred: see the module docstring) or a SQLAlchemy engine.
     """
     tool_call = is_tool_call(entry.tool, entry.tags)
+    day = entry.created_at.astimezone(UTC).date()
+    row = {
+        "id": entry.id,
+        "org_id": entry.org_id,
+        "user_id": entry.user_id,
+        "phase": entry.phase,
+        "tool": entry.tool,
+        "scope": entry.scope,
+        "decision": entry.decision,
+        "reasons": list(entry.reasons),
+        "tags": list(entry.tags),
+        "corr_id": entry.corr_id,
+        "policy_revision": entry.policy_revision,
+        "created_at": entry.created_at,
+        "tool_call": tool_call,
+    }
+    counts = [
+        {
+            "org_id": entry.org_id,
+            "day": day,
+            "tool_call": tool_call,
+            "dimension": dimension,
+            "value": value,
+            "count": 1,
+        }
+        for dimension, value in (
+            ("decision", entry.decision),
+            ("tool", entry.tool),
+            ("user", entry.user_id),
+        )
+    ]
     with _write(db) as conn:
-        _insert(conn, entry, tool_call)
-        _count_daily(conn, entry, tool_call)
+        statements = _statements(conn.dialect)
+        _run(conn, statements.insert, [row])
+        _run(conn, statements.count, counts)
     annotate(org_id=entry.org_id, decision=entry.decision, reasons=list(entry.reasons))
     return entry
 
@@ -86,34 +130,13 @@ def _write(db: SQLStorage | Engine) -> AbstractContextManager[Connection]:
     return db.begin()
 
 
-def _insert(conn: Connection, entry: DecisionEntry, tool_call: bool) -> None:
-    conn.execute(
-        _INSERT,
-        {
-            "id": entry.id,
-            "org_id": entry.org_id,
-            "user_id": entry.user_id,
-            "phase": entry.phase,
-            "tool": entry.tool,
-            "scope": entry.scope,
-            "decision": entry.decision,
-            "reasons": list(entry.reasons),
-            "tags": list(entry.tags),
-            "corr_id": entry.corr_id,
-            "policy_revision": entry.policy_revision,
-            "created_at": entry.created_at,
-            "tool_call": tool_call,
-        },
-    )
+class _Statements:
+    """The record's two statements, compiled for one dialect and driver."""
 
-
-def _daily_upsert(dialect_name: str) -> Any:
-    """The daily counts' upsert for a dialect (built on first use): add `count` to the row."""
-    stmt = _UPSERTS.get(dialect_name)
-    if stmt is None:
-        dialect: Any = sqlite if dialect_name == "sqlite" else postgresql
-        stmt = dialect.insert(_DAILY)
-        stmt = stmt.on_conflict_do_update(
+    def __init__(self, dialect: Dialect) -> None:
+        self.insert = RawStatement(insert(_DECISIONS), dialect, [c.key for c in _DECISIONS.c])
+        upsert: Any = (sqlite if dialect.name == "sqlite" else postgresql).insert(_DAILY)
+        upsert = upsert.on_conflict_do_update(
             index_elements=[
                 _DAILY.c.org_id,
                 _DAILY.c.day,
@@ -121,33 +144,34 @@ def _daily_upsert(dialect_name: str) -> Any:
                 _DAILY.c.dimension,
                 _DAILY.c.value,
             ],
-            set_={"count": _DAILY.c.count + stmt.excluded["count"]},
+            set_={"count": _DAILY.c.count + upsert.excluded["count"]},
         )
-        _UPSERTS[dialect_name] = stmt
-    return stmt
+        self.count = RawStatement(upsert, dialect, [c.key for c in _DAILY.c])
 
 
-def _count_daily(conn: Connection, entry: DecisionEntry, tool_call: bool) -> None:
-    """Add `entry` to its day's counts per decision, tool and user (an upsert per dimension)."""
-    day = entry.created_at.astimezone(UTC).date()
-    conn.execute(
-        _daily_upsert(conn.dialect.name),
-        [
-            {
-                "org_id": entry.org_id,
-                "day": day,
-                "tool_call": tool_call,
-                "dimension": dimension,
-                "value": value,
-                "count": 1,
-            }
-            for dimension, value in (
-                ("decision", entry.decision),
-                ("tool", entry.tool),
-                ("user", entry.user_id),
-            )
-        ],
-    )
+def _statements(dialect: Dialect) -> _Statements:
+    key = (dialect.name, dialect.driver)
+    statements = _COMPILED.get(key)
+    if statements is None:
+        statements = _COMPILED[key] = _Statements(dialect)
+    return statements
+
+
+def _run(conn: Connection, statement: RawStatement, rows: list[dict[str, Any]]) -> None:
+    """Run `statement` for `rows` on the DBAPI cursor of `conn`'s transaction; a DBAPI error
+    is raised as SQLAlchemy's exception for it (an `IntegrityError` for a duplicate id)."""
+    params: list[Any] = [statement.bind(row) for row in rows]
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        if len(params) == 1:
+            cursor.execute(statement.sql, params[0])
+        else:
+            cursor.executemany(statement.sql, params)
+    except dbapi_error as error:
+        raise wrap_dbapi_error(error, statement.sql, params, dbapi_error) from error
+    finally:
+        cursor.close()
 
 
 def rebuild_daily_counts(db: Engine, org_id: str) -> None:

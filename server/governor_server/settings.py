@@ -11,7 +11,7 @@
 | `log_level` | `GOVERNOR_LOG_LEVEL` | `INFO` (the JSON request log and the server's own logs) |
 | `host` | `GOVERNOR_HOST` | `127.0.0.1` |
 | `port` | `GOVERNOR_PORT` | `8000` |
-| `worker_threads` | `GOVERNOR_WORKER_THREADS` | `4` (see `governor_server.workers`) |
+| `worker_threads` | `GOVERNOR_WORKER_THREADS` | `auto` (see `governor_server.workers`) |
 
 `opa_bundles` are the bundles served to OPA sidecars at `/bundles/<name>.tar.gz`
 (`governor_server.opa`): comma-separated `name=path`, or `path` alone (named after its directory or
@@ -47,7 +47,7 @@ class Settings:
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
-    worker_threads: int = 4
+    worker_threads: int | None = None  # None: automatic (see `governor_server.workers`)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,16 +67,18 @@ class Settings:
                 f"GOVERNOR_PORT={raw_port!r} is not a port number: use a whole number "
                 "from 1 to 65535 (or 0 for any free port)"
             )
-        raw_threads = get("WORKER_THREADS") or "4"
-        try:
-            threads = int(raw_threads)
-        except ValueError:
-            threads = 0
-        if not 1 <= threads <= 256:
-            raise ConfigurationError(
-                f"GOVERNOR_WORKER_THREADS={raw_threads!r} is not a thread count: use a whole "
-                "number from 1 to 256"
-            )
+        raw_threads = get("WORKER_THREADS") or "auto"
+        threads: int | None = None
+        if raw_threads.lower() != "auto":
+            try:
+                threads = int(raw_threads)
+            except ValueError:
+                threads = -1
+            if not 0 <= threads <= 256:
+                raise ConfigurationError(
+                    f"GOVERNOR_WORKER_THREADS={raw_threads!r} is not a thread count: use auto, "
+                    "or a whole number from 0 (inline, on the event loop) to 256"
+                )
         engine = get("ENGINE") or "regorus"
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -16,13 +16,13 @@ __all__ = ["ServerState", "get_state"]
 
 @dataclass
 class ServerState:
-    """The store (orgs, keys, decisions, budget ledger), the policy engine and the worker
-    threads that decide prechecks (`governor_server.workers`)."""
+    """The store (orgs, keys, decisions, budget ledger), the policy engine and where prechecks
+    are decided (`governor_server.workers`: inline, or on worker threads)."""
 
     settings: Settings
     store: SQLStorage
     engine: Engine
-    workers: WorkerPool = field(default_factory=lambda: WorkerPool(1))
+    workers: WorkerPool = field(default_factory=lambda: WorkerPool(0))
 
 
 async def get_state(request: Request) -> ServerState:

@@ -35,3 +35,16 @@ def test_environment_overrides() -> None:
 def test_a_bad_port_is_named(port: str) -> None:
     with pytest.raises(ConfigurationError, match="GOVERNOR_PORT"):
         Settings.from_env({"GOVERNOR_PORT": port})
+
+
+def test_worker_threads_are_automatic_unless_set() -> None:
+    assert Settings.from_env({}).worker_threads is None
+    assert Settings.from_env({"GOVERNOR_WORKER_THREADS": "auto"}).worker_threads is None
+    assert Settings.from_env({"GOVERNOR_WORKER_THREADS": "0"}).worker_threads == 0
+    assert Settings.from_env({"GOVERNOR_WORKER_THREADS": "4"}).worker_threads == 4
+
+
+@pytest.mark.parametrize("threads", ["many", "-1", "1000"])
+def test_a_bad_worker_thread_count_is_named(threads: str) -> None:
+    with pytest.raises(ConfigurationError, match="GOVERNOR_WORKER_THREADS"):
+        Settings.from_env({"GOVERNOR_WORKER_THREADS": threads})

@@ -11,13 +11,16 @@ an admin key and an app key, and prints them once with a ready-to-paste `curl` p
 from __future__ import annotations
 
 import shlex
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from governor.errors import GovernanceError
 from governor.storage import SQLStorage
 from governor_cli.sources import fail
+
+if TYPE_CHECKING:
+    from governor_server import Settings
 
 
 def first_start_message(base_url: str, admin_key: str, app_key: str) -> str:
@@ -39,6 +42,32 @@ def first_start_message(base_url: str, admin_key: str, app_key: str) -> str:
     )
 
 
+def run_server(settings: Settings) -> None:
+    """Run the app of `settings` under uvicorn until interrupted (what `governor serve` runs).
+
+    uvicorn's own access log is off: the app logs every request itself, as one JSON line. Once
+    everything is imported, the objects that live as long as the process (modules, classes,
+    functions: most of the heap) are frozen out of the garbage collector, so that its full
+    collections, which stop every request, traverse only what requests allocate.
+    """
+    import gc
+
+    import uvicorn
+    from governor_server import create_app
+
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the `serve` command to `app`."""
 
@@ -54,8 +83,7 @@ def register(app: typer.Typer) -> None:
         """Run the precheck server (GovernsAI wire protocol) until interrupted."""
         import dataclasses
 
-        import uvicorn
-        from governor_server import Settings, create_app
+        from governor_server import Settings
         from governor_server.app import build_engine
         from governor_server.keys import bootstrap
         from governor_server.opa import BundleService
@@ -83,11 +111,4 @@ def register(app: typer.Typer) -> None:
                     f"http://{shown_host}:{settings.port}", created.admin_key, created.app_key
                 )
             )
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,  # the app logs every request itself, as one JSON line
-            timeout_graceful_shutdown=10,
-        )
+        run_server(settings)

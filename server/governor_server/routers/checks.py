@@ -5,10 +5,11 @@ before the answer. Policy outcomes are never errors: deny and confirm are 200s. 
 pending confirmation (§4.11) and answers with its absolute `confirmationUrl` (built from the
 request's base URL) and `metadata.correlationId`.
 
-The endpoints are async and hand the whole check (facts, decision, records) to the app's worker
-threads in one job (`governor_server.workers`: a fixed pool, each thread with its engine
-compiled). The body is built as `present` makes it, which is `PrecheckResponse`'s shape (the
-OpenAPI schema), and serialised once.
+The endpoints are async and run the whole check (facts, decision, records) as one job of the
+app's `WorkerPool` (`governor_server.workers`: inline on the event loop with SQLite and the
+embedded engine, else on a fixed pool of threads, each with its engine compiled). The body is
+built as `present` makes it, which is `PrecheckResponse`'s shape (the OpenAPI schema), and
+serialised once.
 """
 
 from __future__ import annotations
