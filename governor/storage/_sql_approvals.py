@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
@@ -133,9 +133,11 @@ class ApprovalTransactionMixin:
     """The approval writes of `_SQLTransaction` (which provides `_execute` and `_store`)."""
 
     _store: Any
+    if TYPE_CHECKING:  # provided by _SQLTransaction
 
-    def _execute(self, statement: RawStatement, values: dict[str, Any] | None = None) -> Any:
-        raise NotImplementedError  # provided by _SQLTransaction
+        def _execute(
+            self, statement: RawStatement, values: dict[str, Any] | None = None
+        ) -> Any: ...
 
     def _approval_sql(self) -> _Statements:
         return _statements(self._store._engine.dialect)
@@ -185,8 +187,9 @@ class ApprovalTransactionMixin:
 class ApprovalQueryMixin:
     """The approval reads of `SQLStorage` (which provides `_read`)."""
 
-    def _read(self) -> Any:
-        raise NotImplementedError  # provided by SQLStorage
+    if TYPE_CHECKING:  # provided by SQLStorage
+
+        def _read(self) -> Any: ...
 
     def get_approval(self, execution_id: str) -> ApprovalRecord | None:
         """Return the approval request of this execution, or None."""
