@@ -9,6 +9,7 @@ it is logged on the `governor.decision` logger, and `decide` never raises for en
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from governor.errors import EngineError, EngineTimeout, EngineUndefined, Malform
 logger = logging.getLogger("governor.decision")
 
 DEFAULT_ENTRYPOINT = "governor.decision"
+#: True when the decision depends on the input's policy entries and the bundle alone.
+CONSTANT_ENTRYPOINT = "governor.lib.combine.constant"
 DECISIONS = ("allow", "deny", "confirm", "redact")
 UNAVAILABLE = "engine.unavailable"
 
@@ -170,6 +173,66 @@ def _unavailable(engine: Engine, entrypoint: str, exc: BaseException, fail_open:
         reasons=(f"{UNAVAILABLE}:{'fail_open' if fail_open else cause}",),
         revision=_revision(engine),
         engine=name,
+    )
+
+
+class DecisionMemo:
+    """One function's decision, reused while Rego declares it constant.
+
+    `data.governor.lib.combine.constant` is true when the decision depends on the input's policy
+    entries and the bundle's data alone (plain audit entries, or none, as a bare `@govern()`
+    sends). Such a decision is evaluated once per bundle, phase and entries, and then reused: the
+    decision is still Rego's, folded into a constant as OPA's partial evaluation would. The first
+    evaluation of a key also asks `constant` (one more evaluation, once); a key whose decision is
+    not constant is remembered as such, so later calls only compare their entries.
+
+    Only engines that evaluate a bundle object in process (`engine.bundle`, replaced on reload)
+    are memoised: a sidecar's policy can change without the client knowing. Engine trouble is
+    never memoised.
+    """
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        # (engine, bundle, phase, entries, decision or None), replaced whole: threads share it
+        self._known: tuple[Engine, object, str, list[Any], Decision | None] | None = None
+
+    def get(self, engine: Engine, phase: str, entries: list[dict[str, Any]]) -> Decision | None:
+        """The remembered decision for these entries, or None (evaluate it)."""
+        known = self._known
+        if known is None or not _same(known, engine, phase, entries):
+            return None
+        return known[4]
+
+    def learn(self, engine: Engine, document: Mapping[str, Any], decision: Decision) -> None:
+        """Remember `decision`, just evaluated for `document`, if Rego says it is constant."""
+        phase, entries = str(document.get("phase")), document.get("policies")
+        bundle = getattr(engine, "bundle", None)
+        known = self._known
+        if bundle is None or not isinstance(entries, list):
+            return  # not memoisable
+        if known is not None and _same(known, engine, phase, entries):
+            return  # known already
+        try:
+            constant = engine.evaluate(CONSTANT_ENTRYPOINT, document) is True
+        except EngineUndefined:
+            constant = False
+        except EngineError:
+            return
+        if constant and any(r.startswith(UNAVAILABLE) for r in decision.reasons):
+            return
+        remembered = decision if constant else None
+        self._known = (engine, bundle, phase, copy.deepcopy(entries), remembered)
+
+
+def _same(known: tuple[Any, ...], engine: Engine, phase: str, entries: list[Any]) -> bool:
+    bundle = getattr(engine, "bundle", None)
+    return (
+        known[0] is engine
+        and bundle is not None
+        and known[1] is bundle
+        and known[2] == phase
+        and known[3] == entries
     )
 
 

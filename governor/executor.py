@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 import logging
 import os
@@ -70,7 +71,7 @@ from governor.approvals.manager import (
 )
 from governor.approvals.request import arguments_hash, build_request
 from governor.context import merge_contexts, subject_from_context
-from governor.decision import Decision, decide, decide_async
+from governor.decision import Decision, DecisionMemo, decide, decide_async
 from governor.engine.base import Engine
 from governor.errors import (
     ApprovalClosed,
@@ -516,6 +517,8 @@ class _Spec:
     #: policies whose post answer is their pre answer: taken from the pre decision) or
     #: "evaluate" (a second evaluation over the result).
     post: str = "none"
+    #: The pre decision, while Rego declares it constant (`DecisionMemo`).
+    memo: DecisionMemo = field(default_factory=DecisionMemo)
 
     @property
     def full_name(self) -> str:
@@ -966,12 +969,11 @@ class Executor:
         call.call_info = info
         self._subject_for_rate_limits(call, info)
         entries, facts = await self._gather(mode, call, info, "pre")
-        document = self._input(call, info, "pre", entries, facts)
-        rate_limits = list(call.spec.rate_limits)
-        budgets = list(call.spec.budgets)
+        spec = call.spec
         engine = self.engine
         fail_open = runtime.fail_open()
-        if rate_limits or budgets:
+        if spec.rate_limits or spec.budgets:
+            budgets = list(spec.budgets)
             estimate = self._estimate(budgets[0], info) if budgets else None
             await mode.io(
                 store,
@@ -980,8 +982,8 @@ class Executor:
                 store,
                 engine,
                 fail_open,
-                document,
-                rate_limits,
+                self._input(call, info, "pre", entries, facts),
+                list(spec.rate_limits),
                 budgets,
                 estimate,
             )
@@ -989,8 +991,13 @@ class Executor:
                 # the pre_execution snapshot is captured here, outside the keys' locks
                 self._write_pre(call, None)
         else:
-            call.decision = await mode.decide(engine, document, fail_open)
-            self._after_decision(call, call.decision)
+            decision = spec.memo.get(engine, "pre", entries)
+            if decision is None:
+                document = self._input(call, info, "pre", entries, facts)
+                decision = await mode.decide(engine, document, fail_open)
+                spec.memo.learn(engine, document, decision)
+            call.decision = decision
+            self._after_decision(call, decision)
             if self._writes_before_call(call):  # a worker-thread hop only when there is I/O
                 await mode.io(store, self._commit_pre, call, store)
             else:
@@ -2043,6 +2050,6 @@ def _audit_dict(record: AuditRecord) -> dict[str, Any]:
         "reasons": list(record.reasons),
         "policy_revision": record.policy_revision,
         "duration_ms": record.duration_ms,
-        "record": record.record,
+        "record": copy.deepcopy(record.record),  # the store's own (see save_records)
         "hash": record.hash,
     }

@@ -114,7 +114,8 @@ class Event:
 
     def to_record(self) -> EventRecord:
         """The record the store keeps for this event (metadata and tags only when set)."""
-        envelope: dict[str, Any] = {"function_name": self.function_name, "data": self.data}
+        # a copy: handlers that add to `event.data` after the record is stored change nothing
+        envelope: dict[str, Any] = {"function_name": self.function_name, "data": dict(self.data)}
         if self.metadata:
             envelope["metadata"] = self.metadata
         if self.tags:

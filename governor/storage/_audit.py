@@ -66,10 +66,16 @@ def chain_hash(prev_hash: str, record: AuditRecord) -> str:
 
 def seal(record: AuditRecord, seq: int, prev_hash: str) -> AuditRecord:
     """Return a copy of `record` placed at `seq` after `prev_hash`, with its hashes filled in."""
-    sealed = dataclasses.replace(record, seq=seq, prev_hash=prev_hash, redacted_at=None)
-    sealed.body_hash = _sha256(canonical_json(body_of(sealed)))
-    sealed.hash = chain_hash(prev_hash, sealed)
+    sealed = dataclasses.replace(record)
+    seal_in_place(sealed, seq, prev_hash)
     return sealed
+
+
+def seal_in_place(record: AuditRecord, seq: int, prev_hash: str) -> None:
+    """Place `record` itself at `seq` after `prev_hash` and fill in its hashes."""
+    record.seq, record.prev_hash, record.redacted_at = seq, prev_hash, None
+    record.body_hash = _sha256(canonical_json(body_of(record)))
+    record.hash = chain_hash(prev_hash, record)
 
 
 def find_break(

@@ -141,11 +141,16 @@ class LockedTransaction(Transaction):
     ) -> AuditRecord | None:
         """Write a batch of records, in this order: the execution, the snapshots, the events,
         the audit record (appended to the chain last). Returns the sealed audit record (None
-        without one); the other stored copies are not handed back.
+        without one); the other stored records are not handed back.
 
-        What `@govern` writes at the end of a call. Each record is checked and stored exactly as
-        by `save_execution`, `save_snapshot`, `save_event` and `append_audit_record`; a backend
-        may send them in fewer statements. This default makes the single calls.
+        What `@govern` writes at the end of a call. The records are handed over: the caller
+        built them for the store and does not touch them afterwards, so a backend may keep them
+        as they are (the in-memory store does, and returns the audit record it keeps: read, do
+        not change). Their JSON fields must already be plain JSON (dicts with string keys,
+        lists, strings, finite numbers, booleans, None) and their times aware UTC datetimes.
+        Otherwise stored as by `save_execution`, `save_snapshot`, `save_event` and
+        `append_audit_record`; a backend may send them in fewer statements. This default makes
+        the single calls.
         """
         if execution is not None:
             self.save_execution(execution)

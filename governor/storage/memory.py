@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from governor.errors import RecordNotFound, StorageError
-from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal
+from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal, seal_in_place
 from governor.storage._budget import (
     RESERVATION_RETENTION_SECONDS,
     check_amount,
@@ -41,7 +41,6 @@ from governor.storage._budget import (
 )
 from governor.storage._json import copy_json
 from governor.storage._prepare import (
-    increasing_times,
     prepare_audit,
     prepare_changes,
     prepare_event,
@@ -349,6 +348,22 @@ class InMemoryStorage(StorageBackend):
             return 0, GENESIS_HASH
         head = self._audit[-1]
         return cast(int, head.seq), cast(str, head.hash)
+
+    def _put_records(
+        self,
+        execution: ExecutionRecord | None,
+        snapshots: Sequence[SnapshotRecord],
+        events: Sequence[EventRecord],
+        audit: AuditRecord | None,
+    ) -> None:
+        if execution is not None:
+            self._put_execution(execution)
+        for snapshot in snapshots:
+            self._put_snapshot(snapshot)
+        for event in events:
+            self._put_event(event)
+        if audit is not None:
+            self._put_audit(audit)
 
     def _put_audit(self, sealed: AuditRecord) -> None:
         self._audit.append(sealed)
@@ -889,15 +904,42 @@ class _MemoryTransaction(LockedTransaction):
         events: Sequence[EventRecord] = (),
         audit: AuditRecord | None = None,
     ) -> AuditRecord | None:
-        """The batch of `LockedTransaction.save_records`, without copying back what is not
-        returned."""
-        if execution is not None:
-            self._save_execution(execution)
-        for snapshot, now in zip(snapshots, increasing_times(len(snapshots)), strict=True):
-            self._save_snapshot(snapshot, now)
-        for event, now in zip(events, increasing_times(len(events)), strict=True):
-            self._save_event(event, now)
-        return _copy(self._append_audit(audit)) if audit is not None else None
+        """The batch of `LockedTransaction.save_records`: the records handed over are kept as
+        they are (not copied, their JSON not checked again), the audit record sealed in place."""
+        self.check_open()
+        store = self._store
+        try:
+            if execution is not None:
+                now = utcnow()
+                execution.created_at = execution.created_at or now
+                execution.updated_at = now
+                _accept_execution(execution, self._find_execution)
+                self._executions[execution.id] = execution
+            for snapshot in snapshots:
+                _accept_snapshot(
+                    snapshot,
+                    self._has_execution,
+                    lambda i: i in self._snapshot_ids or i in store._snapshots,
+                )
+                snapshot.captured_at = snapshot.captured_at or utcnow()
+                self._snapshot_ids.add(snapshot.id)
+            for event in events:
+                _accept_event(
+                    event,
+                    self._has_execution,
+                    lambda i: i in self._event_ids or i in store._events,
+                )
+                event.timestamp = event.timestamp or utcnow()
+                self._event_ids.add(event.id)
+        except StorageError as error:
+            raise self.fail(error) from None
+        if audit is not None:
+            audit.timestamp = audit.timestamp or utcnow()  # under the lock: time follows the chain
+            head = self._audit_head or store._audit_head()
+            seal_in_place(audit, head[0] + 1, head[1])
+            self._audit_head = (cast(int, audit.seq), cast(str, audit.hash))
+        self._ops.append(lambda: store._put_records(execution, snapshots, events, audit))
+        return audit
 
     # The stored records themselves (checked, not yet applied): callers get copies.
 

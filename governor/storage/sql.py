@@ -398,6 +398,20 @@ def _reset_checkpointers_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_checkpointers_after_fork)
 
 
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Put the file in WAL mode. SQLite answers "database is locked" at once, without waiting
+    for busy_timeout, when connections race to switch a fresh file, so the wait is here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class _TimedLock:
     """A process-local lock whose `with` gives up after `timeout` seconds with a StorageError."""
 
@@ -503,7 +517,7 @@ class SQLStorage(ApprovalQueryMixin, StorageBackend):
             try:
                 cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 if not in_memory:
-                    cursor.execute("PRAGMA journal_mode = WAL")
+                    _use_wal(cursor, busy_timeout)
                     cursor.execute(f"PRAGMA wal_autocheckpoint = {CALLER_CHECKPOINT_PAGES}")
                 cursor.execute(f"PRAGMA synchronous = {synchronous}")
                 cursor.execute("PRAGMA foreign_keys = ON")

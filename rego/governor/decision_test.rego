@@ -460,3 +460,48 @@ test_the_short_cut_leaves_everything_else_to_the_general_rules if {
 		_same_as_general(inp, {})
 	}
 }
+
+# --- constant: decisions Python may reuse (governor.lib.combine.constant) ------------------------
+
+_constant(inp) if data.governor.lib.combine.constant with input as inp
+
+test_only_plain_audit_entries_make_a_constant_decision if {
+	quiet := _audit_entry.params
+	keep_nothing := object.union(quiet, {"log_inputs": false, "log_outputs": false})
+	every ps in [[], [_audit_entry], [_audit_entry, object.union(_audit_entry, {"name": "b", "params": keep_nothing})]] {
+		_constant(_py(ps, {}))
+	}
+	every inp in [
+		_py([_limit_entry], _counted(1)),
+		_py([_audit_entry, _limit_entry], _counted(1)),
+		_py([{"type": "budget", "name": "b", "params": {"limit": 1}}], {}),
+		_py([{"type": "acme", "name": "a", "params": {}}], {}),
+		_py([object.union(_audit_entry, {"params": {"sensitive_fields": "card"}})], {}),
+		object.union(_py([], {}), {"version": 2}),
+		object.union(_py([], {}), {"subject": "u1"}),
+	] {
+		not _constant(inp)
+	}
+}
+
+# What "constant" promises: the rest of the input changes nothing, whatever the bundle's config.
+test_a_constant_decision_ignores_the_rest_of_the_input if {
+	cfg := {"audit": {"always_mask": ["password"], "always_tags": ["SOC2"]}}
+	ps := [_audit_entry, object.union(_audit_entry, {"name": "b", "params": object.union(_audit_entry.params, {"log_inputs": false})})]
+	base := _py(ps, {})
+	others := [
+		object.union(base, {"phase": "post", "output": {"card": "4111 1111 1111 1111"}}),
+		object.union(base, {"subject": {"user_id": "someone else", "roles": ["admin"]}}),
+		object.union(base, {"args": {"to": "a@b.io", "note": "ssn 123-45-6789"}, "raw_text": "x"}),
+		object.union(base, {"action": {"kind": "tool", "name": "shell.exec", "scope": null, "tags": ["payments"]}}),
+		object.union(base, {"facts": {"now": 99, "rate_limit": {"api": {"count": 9, "window_seconds": 1}}}}),
+	]
+	every c in [{}, cfg] {
+		want := data.governor.decision with input as base with data.governor.config as c
+		every inp in others {
+			data.governor.lib.combine.constant with input as inp with data.governor.config as c
+			got := data.governor.decision with input as inp with data.governor.config as c
+			got == want
+		}
+	}
+}

@@ -156,3 +156,152 @@ def test_an_async_callers_store_work_on_a_sqlite_file_runs_on_one_thread(
     assert executor._io_thread(again) is executor._io_thread(store) is not None
     assert executor._io_thread(SQLStorage("sqlite://")) is None
     assert executor._io_thread(InMemoryStorage()) is None
+
+
+class _AskedEngine:
+    """The real embedded engine, recording the entrypoints it is asked for."""
+
+    name = "regorus"
+
+    def __init__(self, inner: Any, *, has_bundle: bool = True) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+        self.has_bundle = has_bundle
+
+    @property
+    def bundle(self) -> Any:
+        # an engine without a bundle object stands for a sidecar, whose policy can change unseen
+        return self.inner.bundle if self.has_bundle else None
+
+    @property
+    def revision(self) -> str | None:
+        return self.inner.revision  # type: ignore[no-any-return]
+
+    def evaluate(self, entrypoint: str, input: Any) -> Any:
+        self.asked.append(entrypoint)
+        return self.inner.evaluate(entrypoint, input)
+
+    async def evaluate_async(self, entrypoint: str, input: Any) -> Any:
+        return self.evaluate(entrypoint, input)
+
+    def close(self) -> None:
+        pass
+
+
+def _with_config(bundle: Any, config: dict[str, Any]) -> Any:
+    import dataclasses
+
+    data = {**bundle.data, "governor": {**bundle.data.get("governor", {}), "config": config}}
+    return dataclasses.replace(bundle, data=data)
+
+
+def test_a_decision_rego_declares_constant_is_evaluated_once_per_bundle() -> None:
+    from governor import runtime
+    from governor.decision import CONSTANT_ENTRYPOINT, DEFAULT_ENTRYPOINT, decide
+
+    engine = _AskedEngine(runtime.get_engine())
+    store = InMemoryStorage()
+
+    @govern(storage=store, engine=engine)  # type: ignore[arg-type]
+    async def bare(x: Any) -> Any:
+        return x
+
+    @govern(
+        policies=[AuditPolicy(sensitive_fields=["card"], compliance_tags=["PCI"])],
+        storage=store,
+        engine=engine,  # type: ignore[arg-type]
+    )
+    async def audited(card: str, user: str) -> str:
+        return card
+
+    async def calls() -> None:
+        for i in range(10):
+            await bare({"n": i, "to": f"user{i}@example.com"})
+            await audited(f"4111-{i}", user=f"u{i}")
+
+    asyncio.run(calls())
+    # one decision and one `constant` question per function, for twenty calls
+    assert sorted(engine.asked) == sorted([DEFAULT_ENTRYPOINT, CONSTANT_ENTRYPOINT] * 2)
+    tags = [tuple(r.record["tags"]) for r in store.list_audit_records(limit=None)]
+    assert tags == [(), ("PCI",)] * 10
+    # the reused decision is the one Rego gives for a call it never saw
+    fresh = decide(
+        engine.inner,
+        {
+            "version": 1,
+            "phase": "pre",
+            "action": {"kind": "function", "name": "other", "scope": None, "tags": []},
+            "subject": {"user_id": "someone"},
+            "args": {"card": "5500"},
+            "policies": [
+                {
+                    "type": "audit",
+                    "name": "audit",
+                    "params": {
+                        "sensitive_fields": ["card"],
+                        "compliance_tags": ["PCI"],
+                        "log_inputs": True,
+                        "log_outputs": True,
+                    },
+                }
+            ],
+            "facts": {"now": 1},
+        },
+    )
+    assert fresh.audit == {"tags": ["PCI"], "mask": ["card"]}
+    assert store.list_audit_records(limit=None)[-1].record["inputs"]["args"] == ["***REDACTED***"]
+
+    # a new bundle is a new decision: evaluated again, once
+    engine.inner.reload(_with_config(engine.inner.bundle, {"audit": {"always_tags": ["SOC2"]}}))
+    engine.asked.clear()
+    asyncio.run(calls())
+    assert sorted(engine.asked) == sorted([DEFAULT_ENTRYPOINT, CONSTANT_ENTRYPOINT] * 2)
+    tags = [tuple(r.record["tags"]) for r in store.list_audit_records(limit=None)[-20:]]
+    assert tags == [("SOC2",), ("PCI", "SOC2")] * 10
+
+
+def test_decisions_that_read_the_call_are_evaluated_on_every_call() -> None:
+    from governor import runtime
+    from governor.decision import CONSTANT_ENTRYPOINT, DEFAULT_ENTRYPOINT
+
+    engine = _AskedEngine(runtime.get_engine())
+
+    @govern(
+        policies=[ValidationPolicy(input_schema={"type": "object"})],
+        storage=InMemoryStorage(),
+        engine=engine,  # type: ignore[arg-type]
+    )
+    async def checked(x: int) -> int:
+        return x
+
+    @govern(
+        policies=[RateLimitPolicy(max_calls=3, window_seconds=60)],
+        storage=InMemoryStorage(),
+        engine=engine,  # type: ignore[arg-type]
+    )
+    async def limited() -> None:
+        return None
+
+    async def calls() -> None:
+        for i in range(5):
+            await checked(i)
+        for _ in range(3):
+            await limited()
+
+    asyncio.run(calls())
+    assert engine.asked.count(CONSTANT_ENTRYPOINT) == 1  # asked once, for `checked`
+    assert engine.asked.count(DEFAULT_ENTRYPOINT) == 8
+
+    # an engine without a bundle object (a sidecar) is asked every time, and never `constant`
+    sidecar = _AskedEngine(runtime.get_engine(), has_bundle=False)
+
+    @govern(storage=InMemoryStorage(), engine=sidecar)  # type: ignore[arg-type]
+    async def bare() -> None:
+        return None
+
+    async def bare_calls() -> None:
+        for _ in range(4):
+            await bare()
+
+    asyncio.run(bare_calls())
+    assert sidecar.asked == [DEFAULT_ENTRYPOINT] * 4

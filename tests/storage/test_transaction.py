@@ -297,14 +297,24 @@ def test_save_records_of_a_missing_execution_roll_the_unit_back(store: StorageBa
     assert store.list_audit_records() == []
 
 
-def test_save_records_hands_back_a_copy_of_the_audit_record_only(store: StorageBackend) -> None:
+def test_save_records_returns_the_sealed_audit_record_and_readers_get_copies(
+    store: StorageBackend,
+) -> None:
+    # The batch is handed over (the caller does not touch it again); what readers get back are
+    # copies, whatever they do with them.
     batch = _final_records("e-copy")
     with store.transaction() as tx:
         sealed = tx.save_records(**batch)  # type: ignore[attr-defined]
-    sealed.record["changed"] = True
-    batch["execution"].inputs["a"] = 2  # type: ignore[attr-defined]
-    assert store.list_audit_records()[0].record == {}
+    assert sealed is not None and sealed.seq == 1 and sealed.hash is not None
+    read = store.list_audit_records()[0]
+    assert (read.id, read.hash, read.record) == (sealed.id, sealed.hash, {})
+    read.record["changed"] = True
     stored = store.get_execution("e-copy")
     assert stored is not None and stored.inputs == {"a": 1}
+    stored.inputs["a"] = 2
+    assert store.list_audit_records()[0].record == {}
+    again = store.get_execution("e-copy")
+    assert again is not None and again.inputs == {"a": 1}
+    assert store.verify_audit_chain() is None
     with store.transaction() as tx:
         assert tx.save_records() is None  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@
 #   quiet_audit(ps)   with ps = input.policies: the audit field of the decision in the
 #                     commonest quiet case (audit and rate_limit entries at most, as @govern
 #                     sends them), by functions only; undefined otherwise
+#   constant          true when the decision depends on input.policies and the bundle alone
 #   reason(f)         "<type>.<code>:<detail>"
 #   ordered(fs)       the findings ordered by reason, then policy and message
 #
@@ -328,6 +329,20 @@ _quiet_entry(p) if {
 	data.governor.policies.audit.plain_entry(p)
 } else if {
 	data.governor.policies.rate_limit.clear_entry(p)
+}
+
+# constant: the decision depends on input.policies and the bundle's data alone, not on the rest of
+# the input. True when quiet_audit gives it and every entry is a plain audit entry (no rate_limit
+# entry: its count is a fact of the call). quiet_audit then reads nothing but the entries, given
+# an envelope as Python builds every one (version 1, phase "pre" or "post", facts and subject
+# objects), so every such input with these entries gets the same decision. Python evaluates it
+# once per bundle and entries and reuses it (governor.decision.DecisionMemo), as OPA's partial
+# evaluation would fold a decision that depends on no unknown into a constant.
+constant if {
+	quiet_audit(input.policies)
+	every p in input.policies {
+		data.governor.policies.audit.plain_entry(p)
+	}
 }
 
 reason(f) := sprintf("%s.%s:%s", [f.type, f.code, f.detail])
