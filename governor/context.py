@@ -112,6 +112,8 @@ def subject_from_context(context: Mapping[str, Any], user_key: str = "user") -> 
     mapping, or a plain string or number taken as the user id). Only the
     fields that are known are set, so an anonymous call has an empty subject.
     """
+    if not context:
+        return {}
     raw_user: Any = context
     for part in user_key.split("."):  # a dotted key reaches into nested mappings
         raw_user = raw_user.get(part) if isinstance(raw_user, Mapping) else None

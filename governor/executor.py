@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from governor import runtime
 from governor.approvals.manager import (
@@ -471,8 +471,9 @@ class _Call:
     subject: dict[str, Any]
     plain: dict[str, Any]
     started: float
-    events: list[Event] = field(default_factory=list)  # not yet handed to handlers
-    unsaved: list[Event] = field(default_factory=list)  # not yet in the store
+    # Events as the store keeps them; handlers get `Event`s made from them, only when they exist.
+    events: list[EventRecord] = field(default_factory=list)  # not yet handed to handlers
+    unsaved: list[EventRecord] = field(default_factory=list)  # not yet in the store
     decision: Decision | None = None
     post_decision: Decision | None = None
     mask_fields: set[str] = field(default_factory=set)
@@ -485,6 +486,7 @@ class _Call:
     pending_snapshots: list[SnapshotRecord] = field(default_factory=list)  # not yet stored
     audit: AuditRecord | None = None
     masked_cache: tuple[frozenset[str], Any] | None = None
+    arguments_cache: tuple[frozenset[str], dict[str, Any]] | None = None
     returned: bool = False  # the function returned (its cost was incurred)
     result: Any = None
     approval_stored: bool = False  # an ApprovalRecord holds the call's arguments
@@ -549,8 +551,8 @@ class _Mode(ABC):
         """Run user code (the function, actions, handlers)."""
 
     @abstractmethod
-    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
-        """Deliver events."""
+    async def emit(self, emitter: EventEmitter, events: list[EventRecord]) -> None:
+        """Deliver events (`_handed_out`)."""
 
     @abstractmethod
     async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
@@ -572,10 +574,10 @@ class _AsyncMode(_Mode):
             return await result
         return result
 
-    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
+    async def emit(self, emitter: EventEmitter, events: list[EventRecord]) -> None:
         if emitter.has_handlers():
-            for event in events:
-                await emitter.emit(event)
+            for record in events:
+                await emitter.emit(_handed_out(record))
 
     async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
         # the engine's async form: an OPA sidecar's request does not block the event loop
@@ -594,10 +596,10 @@ class _SyncMode(_Mode):
             return result
         return runtime.run_sync(lambda: result)
 
-    async def emit(self, emitter: EventEmitter, events: list[Event]) -> None:
+    async def emit(self, emitter: EventEmitter, events: list[EventRecord]) -> None:
         if emitter.has_handlers():
-            for event in events:
-                emitter.emit_sync(event)
+            for record in events:
+                emitter.emit_sync(_handed_out(record))
 
     async def decide(self, engine: Engine, document: Any, fail_open: bool) -> Decision:
         return decide(engine, document, fail_open=fail_open)
@@ -1113,7 +1115,7 @@ class Executor:
             try:
                 call.bound.named = _redact_arguments(call.bound, decision.redactions)
                 call.plain = {k: to_json(v) for k, v in call.bound.named.items()}
-                call.masked_cache = None
+                call.masked_cache = call.arguments_cache = None
             except _RedactionError as exc:
                 redaction_error = exc
                 call.mask_fields.update(str(r["path"]) for r in decision.redactions)
@@ -1218,8 +1220,8 @@ class Executor:
 
     @staticmethod
     def _save_unsaved(call: _Call, tx: Transaction) -> None:
-        for event in call.unsaved:
-            tx.save_event(event.to_record())
+        for record in call.unsaved:
+            tx.save_event(record)
         call.unsaved = []
 
     def _queue_started(self, call: _Call) -> None:
@@ -1227,11 +1229,16 @@ class Executor:
         if call.started_event:
             return
         call.started_event = True
-        started = Event.create(
-            EventType.EXECUTION_STARTED,
-            call.execution_id,
-            call.spec.name,
-            mask({"inputs": self._masked_inputs(call), "subject": call.subject}, call.mask_fields),
+        started = EventRecord(
+            event_type=EventType.EXECUTION_STARTED.value,
+            data={
+                "function_name": call.spec.name,
+                "data": mask(
+                    {"inputs": self._masked_inputs(call), "subject": call.subject},
+                    call.mask_fields,
+                ),
+            },
+            execution_id=call.execution_id,
             timestamp=call.ctx.started_at,
         )
         call.events.insert(0, started)
@@ -1538,7 +1545,7 @@ class Executor:
         return _FinalRecords(
             execution=record,
             snapshots=list(call.pending_snapshots),
-            events=[event.to_record() for event in call.unsaved],
+            events=list(call.unsaved),
             audit=self._audit_record(call, outcome, output, duration, exc),
         )
 
@@ -1652,7 +1659,17 @@ class Executor:
         return masked
 
     def _arguments(self, call: _Call) -> dict[str, Any]:
-        """The restorable, masked arguments: `{"args", "kwargs"}` as passed, `encode`d."""
+        """The restorable, masked arguments: `{"args", "kwargs"}` as passed, `encode`d (once per
+        set of mask fields: the snapshots of a call share them, as stored records may)."""
+        key = frozenset(call.mask_fields)
+        cached = call.arguments_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        arguments = self._encode_arguments(call)
+        call.arguments_cache = (key, arguments)
+        return arguments
+
+    def _encode_arguments(self, call: _Call) -> dict[str, Any]:
         encoded = {k: encode(v) for k, v in call.bound.named.items()}
         masked = mask({"args": encoded}, _mask_paths(call))["args"]
         if not isinstance(masked, Mapping):
@@ -1784,23 +1801,37 @@ class Executor:
         self, call: _Call, event_type: EventType, data: dict[str, Any], *, stored: bool = False
     ) -> None:
         """Queue an event for the handlers and (unless the store has it already) the store."""
-        event = Event(
-            event_type=event_type,
+        record = EventRecord(
+            event_type=event_type.value,
+            data={"function_name": call.spec.name, "data": mask(data, call.mask_fields)},
             execution_id=call.execution_id,
-            function_name=call.spec.name,
-            data=mask(data, call.mask_fields),
+            timestamp=utcnow(),
         )
-        call.events.append(event)
+        call.events.append(record)
         if not stored:
-            call.unsaved.append(event)
+            call.unsaved.append(record)
 
     @staticmethod
-    def _take_events(call: _Call) -> list[Event]:
+    def _take_events(call: _Call) -> list[EventRecord]:
         events, call.events = call.events, []
         return events
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _handed_out(record: EventRecord) -> Event:
+    """The `Event` handlers receive for a queued record: its data a copy, so that a handler
+    changing it changes nothing stored."""
+    envelope = cast(dict[str, Any], record.data)
+    return Event(
+        event_type=EventType(record.event_type),
+        execution_id=record.execution_id,
+        function_name=envelope["function_name"],
+        data=dict(envelope["data"]),
+        event_id=record.id,
+        timestamp=record.timestamp or utcnow(),
+    )
 
 
 def _mask_paths(call: _Call) -> set[str]:

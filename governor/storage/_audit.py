@@ -17,7 +17,6 @@ removal of the newest records; anchor the head hash elsewhere if that matters.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -62,13 +61,6 @@ def envelope_of(record: AuditRecord) -> dict[str, Any]:
 def chain_hash(prev_hash: str, record: AuditRecord) -> str:
     """Return `sha256(prev_hash + canonical_json(envelope))` for `record`."""
     return _sha256(prev_hash + canonical_json(envelope_of(record)))
-
-
-def seal(record: AuditRecord, seq: int, prev_hash: str) -> AuditRecord:
-    """Return a copy of `record` placed at `seq` after `prev_hash`, with its hashes filled in."""
-    sealed = dataclasses.replace(record)
-    seal_in_place(sealed, seq, prev_hash)
-    return sealed
 
 
 def seal_in_place(record: AuditRecord, seq: int, prev_hash: str) -> None:

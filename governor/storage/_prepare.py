@@ -8,7 +8,7 @@ store exactly what these return, so SQL and memory hand back equal records.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -165,14 +165,16 @@ def prepare_audit(record: AuditRecord, now: datetime) -> AuditRecord:
     )
 
 
-def increasing_times(count: int) -> list[datetime]:
-    """Default times for a batch of records: now, each a microsecond after the previous at least,
-    so that records without a time of their own list in the order they were written (as when
-    each is written by its own statement)."""
-    times: list[datetime] = []
-    for _ in range(count):
+def stamp_in_order(records: Sequence[Any], field: str) -> None:
+    """Give the records without a time of their own (`field` None) the time now, each a
+    microsecond after the previous at least, so that they list in the order they were written
+    (as when each is written by its own statement)."""
+    last: datetime | None = None
+    for record in records:
+        if getattr(record, field) is not None:
+            continue
         moment = utcnow()
-        if times and moment <= times[-1]:
-            moment = times[-1] + timedelta(microseconds=1)
-        times.append(moment)
-    return times
+        if last is not None and moment <= last:
+            moment = last + timedelta(microseconds=1)
+        setattr(record, field, moment)
+        last = moment

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from governor.errors import RecordNotFound, StorageError
-from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal, seal_in_place
+from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal_in_place
 from governor.storage._budget import (
     RESERVATION_RETENTION_SECONDS,
     check_amount,
@@ -46,6 +46,7 @@ from governor.storage._prepare import (
     prepare_event,
     prepare_execution,
     prepare_snapshot,
+    stamp_in_order,
 )
 from governor.storage._transaction import (
     LockedTransaction,
@@ -775,10 +776,11 @@ def _accept_event(
 
 
 def _seal_next(prepared: AuditRecord, stamped: bool, head: tuple[int, str]) -> AuditRecord:
-    """Seal an audit record after the chain's `head` (seq, hash); unstamped ones get the time."""
+    """Seal `prepared` itself after the chain's `head` (seq, hash); unstamped ones get the time."""
     if not stamped:
         prepared.timestamp = utcnow()  # taken under the lock: time follows the chain
-    return seal(prepared, head[0] + 1, head[1])
+    seal_in_place(prepared, head[0] + 1, head[1])
+    return prepared
 
 
 class _Day:
@@ -908,6 +910,8 @@ class _MemoryTransaction(LockedTransaction):
         they are (not copied, their JSON not checked again), the audit record sealed in place."""
         self.check_open()
         store = self._store
+        stamp_in_order(snapshots, "captured_at")
+        stamp_in_order(events, "timestamp")
         try:
             if execution is not None:
                 now = utcnow()
@@ -921,7 +925,6 @@ class _MemoryTransaction(LockedTransaction):
                     self._has_execution,
                     lambda i: i in self._snapshot_ids or i in store._snapshots,
                 )
-                snapshot.captured_at = snapshot.captured_at or utcnow()
                 self._snapshot_ids.add(snapshot.id)
             for event in events:
                 _accept_event(
@@ -929,14 +932,12 @@ class _MemoryTransaction(LockedTransaction):
                     self._has_execution,
                     lambda i: i in self._event_ids or i in store._events,
                 )
-                event.timestamp = event.timestamp or utcnow()
                 self._event_ids.add(event.id)
         except StorageError as error:
             raise self.fail(error) from None
         if audit is not None:
-            audit.timestamp = audit.timestamp or utcnow()  # under the lock: time follows the chain
             head = self._audit_head or store._audit_head()
-            seal_in_place(audit, head[0] + 1, head[1])
+            _seal_next(audit, audit.timestamp is not None, head)
             self._audit_head = (cast(int, audit.seq), cast(str, audit.hash))
         self._ops.append(lambda: store._put_records(execution, snapshots, events, audit))
         return audit

@@ -51,6 +51,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    Dialect,
     Engine,
     Row,
     Select,
@@ -72,7 +73,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from governor.errors import ConfigurationError, RecordNotFound, StorageError
-from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal
+from governor.storage._audit import GENESIS_HASH, REDACTED_BODY, find_break, seal_in_place
 from governor.storage._budget import (
     RESERVATION_RETENTION_SECONDS,
     check_amount,
@@ -87,12 +88,12 @@ from governor.storage._budget import (
 )
 from governor.storage._migrate import upgrade_to_head
 from governor.storage._prepare import (
-    increasing_times,
     prepare_audit,
     prepare_changes,
     prepare_event,
     prepare_execution,
     prepare_snapshot,
+    stamp_in_order,
 )
 from governor.storage._raw import RawStatement, wrap_dbapi_error
 from governor.storage._sql_approvals import (
@@ -109,7 +110,7 @@ from governor.storage._transaction import (
     prepare_transaction,
 )
 from governor.storage._window import PRUNE_GRACE_SECONDS, SWEEP_BATCH, SWEEP_EVERY, check_key
-from governor.storage.base import StorageBackend, Transaction
+from governor.storage.base import StorageBackend
 from governor.storage.models import (
     AuditRow,
     BudgetDailyTotalRow,
@@ -818,7 +819,7 @@ class SQLStorage(ApprovalQueryMixin, StorageBackend):
         rate_limit_keys: Mapping[str, float] | None = None,
         budget_keys: Sequence[str] = (),
         now: datetime | float | None = None,
-    ) -> Iterator[Transaction]:
+    ) -> Iterator[_SQLTransaction]:
         """Lock the keys (SQLite: the write lock; PostgreSQL: advisory locks), yield the work."""
         plan = prepare_transaction(rate_limit_keys, budget_keys, now)
         if self._local.in_transaction:
@@ -1080,6 +1081,32 @@ class _SQLTransaction(ApprovalTransactionMixin, LockedTransaction):
             wrapped = wrap_dbapi_error(error, sql, (), self._store._dbapi_error)
             raise self._store._storage_error(wrapped) from error
 
+    # -- the caller's own statements ----------------------------------------------------------
+
+    @property
+    def dialect(self) -> Dialect:
+        """The store's SQLAlchemy dialect: what a statement for `execute` is compiled for."""
+        return self._store.engine.dialect
+
+    def execute(
+        self, statement: RawStatement, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> list[Any]:
+        """Run a statement on the caller's own tables in this transaction; return its rows.
+
+        For an application that keeps tables next to the store's and writes them in the same
+        unit of work (the precheck server: a decision record with the budget hold it placed).
+        `statement` is compiled once for `dialect` (`governor.storage._raw.RawStatement`) and
+        runs on the transaction's cursor; a list of parameter sets runs it once per set
+        (`executemany`, no rows). A failure fails the transaction, as the store's own writes do.
+        """
+        self.check_open()
+        saving = ("run the statement", None)
+        if isinstance(params, Mapping):
+            cursor = self._execute(statement, dict(params), saving=saving)
+            return cursor.fetchall() if cursor.description is not None else []
+        self._execute_many(statement, [dict(p) for p in params], saving=saving)
+        return []
+
     # -- transaction control ------------------------------------------------------------------
 
     def begin(self) -> None:
@@ -1276,7 +1303,9 @@ class _SQLTransaction(ApprovalTransactionMixin, LockedTransaction):
     def save_execution(self, record: ExecutionRecord) -> ExecutionRecord:
         """Insert or replace an execution; an existing execution keeps its `created_at`."""
         self.check_open()
-        stored = prepare_execution(record, utcnow())
+        return self._write_execution(prepare_execution(record, utcnow()))
+
+    def _write_execution(self, stored: ExecutionRecord) -> ExecutionRecord:
         parent = stored.parent_id
         saving = (
             f"save execution {stored.id}",
@@ -1313,44 +1342,45 @@ class _SQLTransaction(ApprovalTransactionMixin, LockedTransaction):
         audit: AuditRecord | None = None,
     ) -> AuditRecord | None:
         """The batch of `LockedTransaction.save_records`: the snapshots in one statement
-        (`executemany`), the events in another."""
+        (`executemany`), the events in another. The records handed over are written as they
+        are (their JSON not copied or checked again: it becomes JSON text)."""
+        self.check_open()
+        now = utcnow()
         if execution is not None:
-            self.save_execution(execution)
+            execution.created_at = execution.created_at or now
+            execution.updated_at = now
+            self._write_execution(execution)
         if snapshots:
-            self.check_open()
-            times = increasing_times(len(snapshots))
-            stored_snapshots = [
-                prepare_snapshot(r, t) for r, t in zip(snapshots, times, strict=True)
-            ]
-            first = stored_snapshots[0]
+            stamp_in_order(snapshots, "captured_at")
             self._execute_many(
                 self._sql.insert_snapshot,
-                [_snapshot_values(stored) for stored in stored_snapshots],
+                [_snapshot_values(snapshot) for snapshot in snapshots],
                 saving=(
-                    f"save snapshot {', '.join(s.id for s in stored_snapshots)}",
-                    _missing_execution(first.execution_id),
+                    f"save snapshot {', '.join(s.id for s in snapshots)}",
+                    _missing_execution(snapshots[0].execution_id),
                 ),
             )
         if events:
-            self.check_open()
-            times = increasing_times(len(events))
-            stored_events = [prepare_event(r, t) for r, t in zip(events, times, strict=True)]
-            owners = sorted({e.execution_id for e in stored_events if e.execution_id})
+            stamp_in_order(events, "timestamp")
+            owners = sorted({e.execution_id for e in events if e.execution_id})
             self._execute_many(
                 self._sql.insert_event,
-                [_event_values(stored) for stored in stored_events],
+                [_event_values(event) for event in events],
                 saving=(
-                    f"save event {', '.join(e.id for e in stored_events)}",
+                    f"save event {', '.join(e.id for e in events)}",
                     _missing_execution(", ".join(owners)) if owners else None,
                 ),
             )
-        return self.append_audit_record(audit) if audit is not None else None
+        return self._append_sealed(audit, audit.timestamp is not None) if audit else None
 
     def append_audit_record(self, record: AuditRecord) -> AuditRecord:
         """Append a record to the hash chain, reading the head under the chain's lock."""
         self.check_open()
         stamped = record.timestamp is not None
-        prepared = prepare_audit(record, utcnow())
+        return self._append_sealed(prepare_audit(record, utcnow()), stamped)
+
+    def _append_sealed(self, prepared: AuditRecord, stamped: bool) -> AuditRecord:
+        """Seal `prepared` itself after the chain's head and insert it."""
         if self._audit_head is None:
             if not self._sqlite:
                 self._execute(self._sql.advisory_lock, {"b_lock": AUDIT_CHAIN_LOCK_ID})
@@ -1359,11 +1389,11 @@ class _SQLTransaction(ApprovalTransactionMixin, LockedTransaction):
         if not stamped:
             prepared.timestamp = utcnow()  # taken under the lock: time follows the chain
         seq, prev_hash = self._audit_head
-        sealed = seal(prepared, seq + 1, prev_hash)
-        saving = (f"append audit record {sealed.id}", None)
-        self._execute(self._sql.insert_audit, _audit_values(sealed), saving=saving)
-        self._audit_head = (seq + 1, cast(str, sealed.hash))
-        return sealed
+        seal_in_place(prepared, seq + 1, prev_hash)
+        saving = (f"append audit record {prepared.id}", None)
+        self._execute(self._sql.insert_audit, _audit_values(prepared), saving=saving)
+        self._audit_head = (seq + 1, cast(str, prepared.hash))
+        return prepared
 
 
 def _missing_execution(execution_id: str) -> str:
