@@ -10,9 +10,9 @@ For a call of a function governed by `@govern` (`governor.decorator`), in order:
    store's counts (`RateLimitPolicy`, `BudgetPolicy`) the evaluation happens inside ONE store
    transaction that locks their keys: count -> evaluate -> record the call (unless denied) /
    reserve the estimate (on allow) -> commit. Only that section holds the locks: the
-   `pre_execution` snapshot is captured after it. Async callers run it in a worker thread,
-   never on the event loop: for a SQLite file always the same one (`_io_thread`), otherwise
-   the loop's default pool. The execution, its
+   `pre_execution` snapshot is captured after it. Async callers run store work where the
+   store's work is done (`_is_blocking`): on the event loop for the in-memory and SQLite
+   stores, in the loop's default pool for stores across a network. The execution, its
    `awaiting_approval` snapshot and its first events are written before the function runs only
    when there is an approval to wait for; otherwise everything (the execution, the
    `pre_execution` snapshot captured at this point when `capture_state=True`, the events and
@@ -48,16 +48,12 @@ coroutines they meet (an async validator or hook) run without a nested `asyncio.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import copy
 import inspect
 import logging
-import os
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -417,47 +413,20 @@ def _redact_output(output: Any, redactions: Sequence[Mapping[str, Any]]) -> Any:
 
 
 def _is_blocking(store: StorageBackend) -> bool:
-    """Whether the store's methods may block on I/O (then async callers use a worker thread)."""
-    return not isinstance(store, InMemoryStorage)
+    """Whether async callers hand the store's work to a worker thread (else: run it inline).
 
-
-# One worker thread per SQLite file, for async callers (see `_io_thread`).
-_IO_THREADS: dict[str, ThreadPoolExecutor] = {}
-_IO_THREADS_GUARD = threading.Lock()
-
-
-def _io_thread(store: StorageBackend) -> ThreadPoolExecutor | None:
-    """The thread an async caller's store work runs in: for a SQLite file, always the same one.
-
-    SQLite serialises a file's writers anyway, so one thread per file loses no concurrency, and
-    it keeps the regorus engine that decides in the locked section (one per thread), the
-    connection and the CPU caches warm: the loop's default pool spreads the calls over up to
-    five threads, and each evaluation is then ~50 µs slower (~250 µs per call in all on the dev
-    VM). The thread lives as long as the process (a regorus engine must be dropped by the
-    thread that made it). Other blocking stores (PostgreSQL: many writers at once; in-memory
-    SQLite) use the loop's default pool (None).
+    Inline, on the event loop, for the stores that work in process: in memory, and SQLite,
+    whose statements are microseconds of in-process work like the evaluation in the locked
+    section (that holds the GIL wherever it runs). A thread hop each way cost more than the
+    work: ~0.5 ms per call on a 2-vCPU VM (bench/decorator.py), the precheck server's finding
+    too (server/governor_server/workers.py). What can make the loop wait is a write waiting
+    for the file's write lock: another thread of this process inside a transaction (short), or
+    another process writing the same file; several processes sharing a store is PostgreSQL's
+    job (ARCHITECTURE §5). PostgreSQL and stores of other kinds go to the loop's default pool.
     """
-    path = store.sqlite_file if isinstance(store, SQLStorage) else None
-    if path is None:
-        return None
-    thread = _IO_THREADS.get(path)
-    if thread is None:
-        with _IO_THREADS_GUARD:
-            thread = _IO_THREADS.get(path)
-            if thread is None:
-                thread = _IO_THREADS[path] = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="governor-store"
-                )
-    return thread
-
-
-def _reset_io_threads_after_fork() -> None:
-    global _IO_THREADS_GUARD
-    _IO_THREADS_GUARD = threading.Lock()
-    _IO_THREADS.clear()  # their threads did not survive the fork
-
-
-os.register_at_fork(after_in_child=_reset_io_threads_after_fork)
+    if isinstance(store, InMemoryStorage):
+        return False
+    return not (isinstance(store, SQLStorage) and store.backend == "sqlite")
 
 
 @dataclass
@@ -563,10 +532,7 @@ class _AsyncMode(_Mode):
     async def io(self, store: StorageBackend, fn: Callable[..., Any], *args: Any) -> Any:
         if not _is_blocking(store):
             return fn(*args)
-        # asyncio.to_thread, on the store's own thread when it has one
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_io_thread(store), context.run, fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
     async def user(self, make: Callable[[], Any]) -> Any:
         result = make()
