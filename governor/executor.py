@@ -31,7 +31,7 @@ For a call of a function governed by `@govern` (`governor.decorator`), in order:
    cost (released if the function failed), the execution, the `post_execution` snapshot,
    events, and exactly one audit record per call (also for denied, failed and pending calls).
    They are built in the caller's thread (`_final_records`) and written as one batch
-   (`LockedTransaction.save_records`) in one transaction, committed before the caller gets
+   (`StorageBackend.save_records`) in one transaction, committed before the caller gets
    the result.
 
 Everything stored or emitted is made JSON-safe (`governor.serialization.to_json`) and masked with
@@ -90,7 +90,6 @@ from governor.storage import (
     get_default_storage,
     month_period,
 )
-from governor.storage._transaction import LockedTransaction
 from governor.storage.base import Transaction
 from governor.storage.records import (
     ApprovalRecord,
@@ -1533,12 +1532,19 @@ class Executor:
             ) or store.claim_execution(
                 call.execution_id, ExecutionStatus.REJECTED, ExecutionStatus.REJECTED
             )
-        with store.transaction() as tx:
-            if call.approval_stored and status is not ExecutionStatus.AWAITING_APPROVAL:
+        execution = final.execution if write_execution else None
+        if call.approval_stored and status is not ExecutionStatus.AWAITING_APPROVAL:
+            with store.transaction() as tx:  # the request's arguments go with the call's end
                 _erase_arguments(tx, call.execution_id)
-            audit = _save_records(
-                tx,
-                execution=final.execution if write_execution else None,
+                audit = tx.save_records(
+                    execution=execution,
+                    snapshots=final.snapshots,
+                    events=final.events,
+                    audit=final.audit,
+                )
+        else:
+            audit = store.save_records(
+                execution=execution,
                 snapshots=final.snapshots,
                 events=final.events,
                 audit=final.audit,
@@ -1874,34 +1880,6 @@ def _merge_facts(into: dict[str, Any], found: Mapping[str, Any]) -> None:
             into[kind] = dict(value)
         else:
             into[kind] = value
-
-
-def _save_records(
-    tx: Transaction,
-    *,
-    execution: ExecutionRecord | None,
-    snapshots: Sequence[SnapshotRecord],
-    events: Sequence[EventRecord],
-    audit: AuditRecord,
-) -> AuditRecord:
-    """Write one call's final records through `tx`, in order, and return the sealed audit record.
-
-    The store's own transactions write them as one batch (`LockedTransaction.save_records`:
-    fewer statements, no copies handed back); any other `Transaction` one by one.
-    """
-    if isinstance(tx, LockedTransaction):
-        sealed = tx.save_records(
-            execution=execution, snapshots=snapshots, events=events, audit=audit
-        )
-        assert sealed is not None
-        return sealed
-    if execution is not None:
-        tx.save_execution(execution)
-    for snapshot in snapshots:
-        tx.save_snapshot(snapshot)
-    for event in events:
-        tx.save_event(event)
-    return tx.append_audit_record(audit)
 
 
 def _is_refusal(decision: Decision | None) -> bool:

@@ -18,10 +18,6 @@ from governor.errors import StorageError
 from governor.storage._window import check_key, check_window_seconds
 from governor.storage.base import Transaction
 from governor.storage.records import (
-    AuditRecord,
-    EventRecord,
-    ExecutionRecord,
-    SnapshotRecord,
     as_utc,
 )
 
@@ -130,35 +126,6 @@ class LockedTransaction(Transaction):
                 f"budget key {key!r} is not locked by this transaction; pass it in "
                 f"budget_keys (locked: {list(self.plan.budget_keys)})"
             )
-
-    def save_records(
-        self,
-        *,
-        execution: ExecutionRecord | None = None,
-        snapshots: Sequence[SnapshotRecord] = (),
-        events: Sequence[EventRecord] = (),
-        audit: AuditRecord | None = None,
-    ) -> AuditRecord | None:
-        """Write a batch of records, in this order: the execution, the snapshots, the events,
-        the audit record (appended to the chain last). Returns the sealed audit record (None
-        without one); the other stored records are not handed back.
-
-        What `@govern` writes at the end of a call. The records are handed over: the caller
-        built them for the store and does not touch them afterwards, so a backend may keep them
-        as they are (the in-memory store does, and returns the audit record it keeps: read, do
-        not change). Their JSON fields must already be plain JSON (dicts with string keys,
-        lists, strings, finite numbers, booleans, None) and their times aware UTC datetimes.
-        Otherwise stored as by `save_execution`, `save_snapshot`, `save_event` and
-        `append_audit_record`; a backend may send them in fewer statements. This default makes
-        the single calls.
-        """
-        if execution is not None:
-            self.save_execution(execution)
-        for snapshot in snapshots:
-            self.save_snapshot(snapshot)
-        for event in events:
-            self.save_event(event)
-        return self.append_audit_record(audit) if audit is not None else None
 
     def fail(self, error: BaseException) -> BaseException:
         """Mark the transaction failed because of `error`; return it, for `raise`."""

@@ -129,6 +129,35 @@ class Transaction(RateLimitWindow, BudgetWindow):
     def append_audit_record(self, record: AuditRecord) -> AuditRecord:
         """Append a record to the hash chain; returns it sealed (`seq` and hashes set)."""
 
+    def save_records(
+        self,
+        *,
+        execution: ExecutionRecord | None = None,
+        snapshots: Sequence[SnapshotRecord] = (),
+        events: Sequence[EventRecord] = (),
+        audit: AuditRecord | None = None,
+    ) -> AuditRecord | None:
+        """Write a batch of records, in this order: the execution, the snapshots, the events,
+        the audit record (appended to the chain last). Returns the sealed audit record (None
+        without one); the other stored records are not handed back.
+
+        What `@govern` writes at the end of a call. The records are handed over: the caller
+        built them for the store and does not touch them afterwards, so a backend may keep them
+        as they are (the in-memory store does, and returns the audit record it keeps: read, do
+        not change). Their JSON fields must already be plain JSON (dicts with string keys,
+        lists, strings, finite numbers, booleans, None) and their times aware UTC datetimes.
+        Otherwise stored as by `save_execution`, `save_snapshot`, `save_event` and
+        `append_audit_record`; a backend may send them in fewer statements. This default makes
+        the single calls.
+        """
+        if execution is not None:
+            self.save_execution(execution)
+        for snapshot in snapshots:
+            self.save_snapshot(snapshot)
+        for event in events:
+            self.save_event(event)
+        return self.append_audit_record(audit) if audit is not None else None
+
     @abstractmethod
     def load_approval(self, execution_id: str) -> ApprovalRecord | None:
         """Read an approval request, locked until the commit (PostgreSQL: FOR UPDATE)."""
@@ -285,6 +314,21 @@ class StorageBackend(ABC):
         keys it is simply one write transaction. Leaving the block commits; an exception rolls
         everything back.
         """
+
+    def save_records(
+        self,
+        *,
+        execution: ExecutionRecord | None = None,
+        snapshots: Sequence[SnapshotRecord] = (),
+        events: Sequence[EventRecord] = (),
+        audit: AuditRecord | None = None,
+    ) -> AuditRecord | None:
+        """`Transaction.save_records` in a transaction of its own (read its contract: the
+        records are handed over). What `@govern` writes at the end of most calls."""
+        with self.transaction() as tx:
+            return tx.save_records(
+                execution=execution, snapshots=snapshots, events=events, audit=audit
+            )
 
     # -- rate limits --------------------------------------------------------------------------
 

@@ -350,6 +350,31 @@ class InMemoryStorage(StorageBackend):
         head = self._audit[-1]
         return cast(int, head.seq), cast(str, head.hash)
 
+    def save_records(
+        self,
+        *,
+        execution: ExecutionRecord | None = None,
+        snapshots: Sequence[SnapshotRecord] = (),
+        events: Sequence[EventRecord] = (),
+        audit: AuditRecord | None = None,
+    ) -> AuditRecord | None:
+        """`StorageBackend.save_records` without a transaction object: the batch is checked,
+        then stored, under the store's lock (nothing else is in its unit of work)."""
+        with self._lock:
+            self._check_not_in_transaction()
+            _adopt_records(
+                execution,
+                snapshots,
+                events,
+                self._executions.get,
+                self._snapshots.__contains__,
+                self._events.__contains__,
+            )
+            if audit is not None:
+                _seal_next(audit, audit.timestamp is not None, self._audit_head())
+            self._put_records(execution, snapshots, events, audit)
+        return audit
+
     def _put_records(
         self,
         execution: ExecutionRecord | None,
@@ -775,6 +800,40 @@ def _accept_event(
         raise StorageError(f"cannot save event {stored.id}: that id is already stored")
 
 
+def _adopt_records(
+    execution: ExecutionRecord | None,
+    snapshots: Sequence[SnapshotRecord],
+    events: Sequence[EventRecord],
+    find: Callable[[str], ExecutionRecord | None],
+    snapshot_taken: Callable[[str], bool],
+    event_taken: Callable[[str], bool],
+) -> None:
+    """Check a batch handed to `save_records` before any of it is stored, and give it the
+    times it lacks. `find` and the `*_taken` tests see what is stored (or in the transaction)."""
+    stamp_in_order(snapshots, "captured_at")
+    stamp_in_order(events, "timestamp")
+    if execution is not None:
+        now = utcnow()
+        execution.created_at = execution.created_at or now
+        execution.updated_at = now
+        _accept_execution(execution, find)
+    own = execution.id if execution is not None else None
+
+    def has_execution(execution_id: str) -> bool:
+        return execution_id == own or find(execution_id) is not None
+
+    snapshot_ids: set[str] = set()
+    taken = lambda i: i in snapshot_ids or snapshot_taken(i)  # noqa: E731
+    for snapshot in snapshots:
+        _accept_snapshot(snapshot, has_execution, taken)
+        snapshot_ids.add(snapshot.id)
+    event_ids: set[str] = set()
+    taken = lambda i: i in event_ids or event_taken(i)  # noqa: E731
+    for event in events:
+        _accept_event(event, has_execution, taken)
+        event_ids.add(event.id)
+
+
 def _seal_next(prepared: AuditRecord, stamped: bool, head: tuple[int, str]) -> AuditRecord:
     """Seal `prepared` itself after the chain's `head` (seq, hash); unstamped ones get the time."""
     if not stamped:
@@ -906,35 +965,25 @@ class _MemoryTransaction(LockedTransaction):
         events: Sequence[EventRecord] = (),
         audit: AuditRecord | None = None,
     ) -> AuditRecord | None:
-        """The batch of `LockedTransaction.save_records`: the records handed over are kept as
-        they are (not copied, their JSON not checked again), the audit record sealed in place."""
+        """The batch of `Transaction.save_records`: the records handed over are kept as they are
+        (not copied, their JSON not checked again), the audit record sealed in place."""
         self.check_open()
         store = self._store
-        stamp_in_order(snapshots, "captured_at")
-        stamp_in_order(events, "timestamp")
         try:
-            if execution is not None:
-                now = utcnow()
-                execution.created_at = execution.created_at or now
-                execution.updated_at = now
-                _accept_execution(execution, self._find_execution)
-                self._executions[execution.id] = execution
-            for snapshot in snapshots:
-                _accept_snapshot(
-                    snapshot,
-                    self._has_execution,
-                    lambda i: i in self._snapshot_ids or i in store._snapshots,
-                )
-                self._snapshot_ids.add(snapshot.id)
-            for event in events:
-                _accept_event(
-                    event,
-                    self._has_execution,
-                    lambda i: i in self._event_ids or i in store._events,
-                )
-                self._event_ids.add(event.id)
+            _adopt_records(
+                execution,
+                snapshots,
+                events,
+                self._find_execution,
+                lambda i: i in self._snapshot_ids or i in store._snapshots,
+                lambda i: i in self._event_ids or i in store._events,
+            )
         except StorageError as error:
             raise self.fail(error) from None
+        if execution is not None:
+            self._executions[execution.id] = execution
+        self._snapshot_ids.update(s.id for s in snapshots)
+        self._event_ids.update(e.id for e in events)
         if audit is not None:
             head = self._audit_head or store._audit_head()
             _seal_next(audit, audit.timestamp is not None, head)

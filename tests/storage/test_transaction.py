@@ -158,6 +158,8 @@ def test_the_stores_write_methods_refuse_to_run_inside_a_transaction(
             store.append_audit_record(AuditRecord(action="call", decision="allow"))
         with pytest.raises(StorageError, match="inside store.transaction"), store.transaction():
             pass
+        with pytest.raises(StorageError, match="inside store.transaction"):
+            store.save_records(**_final_records("e-nested"))  # type: ignore[arg-type]
         saved = tx.save_execution(ExecutionRecord(function_name="g"))
     assert [e.id for e in store.list_executions()] == [saved.id]
     store.save_execution(ExecutionRecord(function_name="h"))  # after the block, as usual
@@ -262,7 +264,7 @@ def _final_records(execution_id: str) -> dict[str, object]:
 def test_save_records_stores_what_the_single_writes_store(store: StorageBackend) -> None:
     batch = _final_records("e-batch")
     with store.transaction() as tx:
-        sealed = tx.save_records(**batch)  # type: ignore[attr-defined]
+        sealed = tx.save_records(**batch)  # type: ignore[arg-type]
     single = _final_records("e-single")
     with store.transaction() as tx:
         tx.save_execution(single["execution"])  # type: ignore[arg-type]
@@ -292,7 +294,7 @@ def test_save_records_of_a_missing_execution_roll_the_unit_back(store: StorageBa
     batch = _final_records("e-missing")
     del batch["execution"]
     with pytest.raises(RecordNotFound, match="e-missing"), store.transaction() as tx:
-        tx.save_records(**batch)  # type: ignore[attr-defined]
+        tx.save_records(**batch)  # type: ignore[arg-type]
     assert store.list_snapshots("e-missing") == []
     assert store.list_audit_records() == []
 
@@ -304,7 +306,7 @@ def test_save_records_returns_the_sealed_audit_record_and_readers_get_copies(
     # copies, whatever they do with them.
     batch = _final_records("e-copy")
     with store.transaction() as tx:
-        sealed = tx.save_records(**batch)  # type: ignore[attr-defined]
+        sealed = tx.save_records(**batch)  # type: ignore[arg-type]
     assert sealed is not None and sealed.seq == 1 and sealed.hash is not None
     read = store.list_audit_records()[0]
     assert (read.id, read.hash, read.record) == (sealed.id, sealed.hash, {})
@@ -317,4 +319,26 @@ def test_save_records_returns_the_sealed_audit_record_and_readers_get_copies(
     assert again is not None and again.inputs == {"a": 1}
     assert store.verify_audit_chain() is None
     with store.transaction() as tx:
-        assert tx.save_records() is None  # type: ignore[attr-defined]
+        assert tx.save_records() is None
+
+
+def test_the_store_saves_a_batch_in_a_unit_of_its_own(store: StorageBackend) -> None:
+    sealed = store.save_records(**_final_records("e-own"))  # type: ignore[arg-type]
+    assert sealed is not None and sealed.seq == 1
+    assert [s.checkpoint for s in store.list_snapshots("e-own")] == [
+        "pre_execution",
+        "post_execution",
+    ]
+    assert len(store.list_events(execution_id="e-own")) == 3
+    # a batch that cannot be stored whole is not stored at all
+    orphan = _final_records("e-orphan")
+    del orphan["execution"]
+    with pytest.raises(RecordNotFound, match="e-orphan"):
+        store.save_records(**orphan)  # type: ignore[arg-type]
+    twice = _final_records("e-twice")
+    twice["events"] = [twice["events"][0], twice["events"][0]]  # type: ignore[index]
+    with pytest.raises(StorageError, match="cannot save event"):
+        store.save_records(**twice)  # type: ignore[arg-type]
+    assert store.get_execution("e-twice") is None
+    assert store.list_snapshots("e-orphan") == [] and len(store.list_audit_records()) == 1
+    assert store.verify_audit_chain() is None
