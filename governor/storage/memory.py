@@ -131,6 +131,10 @@ class InMemoryStorage(StorageBackend):
 
     def _reset(self) -> None:
         self._executions: dict[str, ExecutionRecord] = {}
+        # The ids of executions with a parent: a deleted execution's children are found here,
+        # not by reading every execution (the oldest is deleted at each call once the store is
+        # full).
+        self._with_parent: dict[str, None] = {}
         self._snapshots: dict[str, SnapshotRecord] = {}
         self._snapshots_by_execution: dict[str, dict[str, None]] = {}
         self._events: dict[str, EventRecord] = {}
@@ -168,8 +172,16 @@ class InMemoryStorage(StorageBackend):
         return _copy(stored)
 
     def _put_execution(self, stored: ExecutionRecord) -> None:
-        self._executions[stored.id] = stored
+        self._set_execution(stored)
         self._evict_executions()
+
+    def _set_execution(self, record: ExecutionRecord) -> None:
+        """Store `record` in place of any execution of its id (a status move keeps its parent)."""
+        self._executions[record.id] = record
+        if record.parent_id is not None:
+            self._with_parent[record.id] = None
+        else:
+            self._with_parent.pop(record.id, None)
 
     def _evict_executions(self) -> None:
         if self.max_executions is None:
@@ -198,7 +210,7 @@ class InMemoryStorage(StorageBackend):
                     "does not exist"
                 )
             updated = dataclasses.replace(record, updated_at=utcnow(), **values)
-            self._executions[execution_id] = updated
+            self._set_execution(updated)
             return _copy(updated)
 
     def list_executions(
@@ -248,14 +260,16 @@ class InMemoryStorage(StorageBackend):
     def _delete(self, execution_id: str) -> bool:
         if self._executions.pop(execution_id, None) is None:
             return False
+        self._with_parent.pop(execution_id, None)
         self._approvals.pop(execution_id, None)
         for snapshot_id in self._snapshots_by_execution.pop(execution_id, {}):
             self._snapshots.pop(snapshot_id, None)
         for event_id in self._events_by_execution.pop(execution_id, {}):
             self._events.pop(event_id, None)
-        for id_, child in self._executions.items():
+        for id_ in list(self._with_parent):
+            child = self._executions[id_]
             if child.parent_id == execution_id:
-                self._executions[id_] = dataclasses.replace(child, parent_id=None)
+                self._set_execution(dataclasses.replace(child, parent_id=None))
         return True
 
     # -- snapshots ----------------------------------------------------------------------------

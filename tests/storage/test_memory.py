@@ -30,6 +30,21 @@ def test_oldest_executions_are_evicted_with_their_snapshots_and_events() -> None
     assert len(store.list_events()) == 3
 
 
+def test_an_evicted_parent_leaves_its_children_without_a_parent() -> None:
+    store = InMemoryStorage(max_executions=3)
+    parent = store.save_execution(ExecutionRecord(function_name="plan"))
+    child = store.save_execution(ExecutionRecord(function_name="step", parent_id=parent.id))
+    moved = store.save_execution(ExecutionRecord(function_name="other", parent_id=parent.id))
+    store.update_execution(moved.id, parent_id=None)
+    store.save_execution(ExecutionRecord(function_name="next"))  # evicts the parent
+    assert store.get_execution(parent.id) is None
+    orphan = store.get_execution(child.id)
+    assert orphan is not None and orphan.parent_id is None
+    store.save_execution(ExecutionRecord(function_name="last"))  # evicts the child
+    assert store.get_execution(child.id) is None
+    assert [e.parent_id for e in store.list_executions()] == [None, None, None]
+
+
 def test_updating_an_execution_does_not_reset_its_age() -> None:
     store = InMemoryStorage(max_executions=2)
     first = store.save_execution(ExecutionRecord(function_name="first"))
