@@ -1511,7 +1511,7 @@ class Executor:
             execution=record,
             snapshots=list(call.pending_snapshots),
             events=list(call.unsaved),
-            audit=self._audit_record(call, outcome, output, duration, exc),
+            audit=self._audit_record(call, outcome, record.outputs, duration, exc),
         )
 
     def _commit_final(
@@ -1656,7 +1656,7 @@ class Executor:
     def _execution_record(self, call: _Call, status: ExecutionStatus) -> ExecutionRecord:
         spec = call.spec
         decision = call.post_decision if _is_refusal(call.post_decision) else call.decision
-        context = mask(to_json(call.context), call.mask_fields)
+        context = mask(to_json(call.context), call.mask_fields) if call.context else {}
         return ExecutionRecord(
             id=call.execution_id,
             function_name=spec.name,
@@ -1729,7 +1729,12 @@ class Executor:
         call.saved_states.append(payload)
 
     def _audit_record(
-        self, call: _Call, outcome: str, output: Any, duration: float, exc: BaseException | None
+        self,
+        call: _Call,
+        outcome: str,
+        masked_output: Any,
+        duration: float,
+        exc: BaseException | None,
     ) -> AuditRecord:
         spec = call.spec
         pre, post = call.decision, call.post_decision
@@ -1749,7 +1754,7 @@ class Executor:
             "engine": pre.engine if pre is not None else None,
         }
         if exc is None and outcome == "completed":
-            body["output"] = self._masked_output(call, output)
+            body["output"] = masked_output
         if post is not None:
             body["post"] = _decision_doc(post)
         if pre is not None and pre.decision == "confirm":
