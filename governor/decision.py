@@ -183,8 +183,9 @@ class DecisionMemo:
     entries and the bundle's data alone (plain audit entries, or none, as a bare `@govern()`
     sends). Such a decision is evaluated once per bundle, phase and entries, and then reused: the
     decision is still Rego's, folded into a constant as OPA's partial evaluation would. The first
-    evaluation of a key also asks `constant` (one more evaluation, once); a key whose decision is
-    not constant is remembered as such, so later calls only compare their entries.
+    evaluation under a bundle also asks `constant` (one more evaluation, once per bundle and
+    phase); later calls compare their entries with the ones asked about, and are evaluated as
+    usual when they differ or the decision was not constant.
 
     Only engines that evaluate a bundle object in process (`engine.bundle`, replaced on reload)
     are memoised: a sidecar's policy can change without the client knowing. Engine trouble is
@@ -211,8 +212,8 @@ class DecisionMemo:
         known = self._known
         if bundle is None or not isinstance(entries, list):
             return  # not memoisable
-        if known is not None and _same(known, engine, phase, entries):
-            return  # known already
+        if known is not None and known[0] is engine and known[1] is bundle and known[2] == phase:
+            return  # asked once per bundle: entries that vary by call are not asked about again
         try:
             constant = engine.evaluate(CONSTANT_ENTRYPOINT, document) is True
         except EngineUndefined:

@@ -313,3 +313,25 @@ def test_decisions_that_read_the_call_are_evaluated_on_every_call() -> None:
 
     asyncio.run(bare_calls())
     assert sidecar.asked == [DEFAULT_ENTRYPOINT] * 4
+
+
+def test_changed_entries_are_evaluated_as_they_are_not_from_the_memo() -> None:
+    from governor import runtime
+    from governor.decision import CONSTANT_ENTRYPOINT, DEFAULT_ENTRYPOINT
+
+    engine = _AskedEngine(runtime.get_engine())
+    store = InMemoryStorage()
+    policy = AuditPolicy(compliance_tags=["A"])
+
+    @govern(policies=[policy], storage=store, engine=engine)  # type: ignore[arg-type]
+    async def audited() -> None:
+        return None
+
+    asyncio.run(audited())
+    asyncio.run(audited())
+    policy.compliance_tags = ["B"]
+    asyncio.run(audited())
+    asyncio.run(audited())
+    assert [r.record["tags"] for r in store.list_audit_records()] == [["A"], ["A"], ["B"], ["B"]]
+    # `constant` was asked once for this bundle; the new entries are evaluated every time
+    assert engine.asked == [DEFAULT_ENTRYPOINT, CONSTANT_ENTRYPOINT] + [DEFAULT_ENTRYPOINT] * 2
