@@ -282,3 +282,17 @@ test_replacement_names_the_kind if {
 		"[REDACTED_CREDIT_CARD]", "[REDACTED_US_SSN]", "[REDACTED_IPV4]", "[REDACTED_PHONE]",
 	]
 }
+
+# --- gates -------------------------------------------------------------------------------------
+
+test_numbers_gate_is_the_union_of_its_group if {
+	pii._numbers == concat("|", [d.pattern | some d in pii._detectors["0-9"]])
+}
+
+test_a_text_opens_only_the_gates_of_its_marks if {
+	pii._gates("plain words only") == {""}
+	pii._gates("order 12345 of user_1") == {"", "api"}
+	pii._gates("call 555-123-4567 or mail a@b.io") == {"", "0-9", ".0-9", "@", "api"}
+	pii._gates("+1 415 555 2671") == {"", "+0-9", "0-9"}
+}
+

@@ -12,12 +12,13 @@ else the organisation's default (user id `*`), else the bundle's `budget.default
 Every budget of a user of an organisation is the ledger key `budget:<org id>:<user>` (see
 `policy.budget_key`), so nothing of another organisation is ever read, counted or changed.
 
-Reservations: a precheck that carries an estimated cost (`budget_context.estimatedCost`, or
-`payload.estimatedCost`; USD, snake_case spellings accepted) is decided under the key's ledger
-lock: lock, read the facts (spent this month + live holds), evaluate `data.governor.decision`,
-reserve the estimate when the decision is allow or redact, commit. So N concurrent prechecks of
-one user admit exactly as many as the limit holds. The hold expires after `HOLD_TTL_SECONDS`, so
-a client that crashes leaves no phantom spend.
+Reservations: every precheck is decided in one store transaction that holds the key's ledger
+lock: lock, read the facts (limits, spent this month + live holds), evaluate
+`data.governor.decision`, reserve the estimated cost when there is one
+(`budget_context.estimatedCost`, or `payload.estimatedCost`; USD, snake_case spellings
+accepted) and the decision is allow or redact, record the decision, commit. So N concurrent
+prechecks of one user admit exactly as many as the limit holds. The hold expires after
+`HOLD_TTL_SECONDS`, so a client that crashes leaves no phantom spend.
 
 A precheck's `corr_id` is kept on its hold, as the hold's `execution_id` (`precheck:` and a
 hash of the correlation id, so any id fits the column), written in the same locked transaction.
@@ -47,13 +48,14 @@ from sqlalchemy import Engine, Table, bindparam, delete, insert, or_, select
 
 from governor.decision import Decision, decide
 from governor.errors import RecordNotFound, StorageError
-from governor.storage import SQLStorage, UsageRecord, month_period
+from governor.storage import SQLStorage, Transaction, UsageRecord, month_period
 from governor.storage._budget import MAX_AMOUNT
 from governor.storage.models import BudgetReservationRow
 from governor_server.budget_models import ORG_DEFAULT, BudgetLimitRow
 from governor_server.errors import ApiError
 from governor_server.policy import budget_key
 from governor_server.state import ServerState
+from governor_server.statements import StoreTransaction, compiled
 
 __all__ = [
     "CURRENCY",
@@ -69,6 +71,7 @@ __all__ = [
     "estimated_cost",
     "from_micro",
     "hold_tag",
+    "limit_in",
     "list_usage",
     "record_usage",
     "resolve_limit",
@@ -184,14 +187,28 @@ def resolve_limit(
     params = {"org_id": org_id, "user_id": user_id}
     with state.store.engine.connect() as conn:
         found = {row.user_id: int(row.monthly_limit) for row in conn.execute(_LIMITS_OF, params)}
+    limit = _own_limit(found, user_id)
+    if limit is not None or not bundle_default:
+        return limit or Limit(None, "bundle")
+    default = _bundle_default(state)
+    return Limit(default, "bundle" if default is not None else "none")
+
+
+def limit_in(tx: StoreTransaction, org_id: str, user_id: str) -> Limit:
+    """`resolve_limit` without the bundle's default, read in the store transaction `tx`."""
+    params = {"org_id": org_id, "user_id": user_id}
+    rows = tx.execute(compiled(_LIMITS_OF, tx.dialect), params)
+    found = {user: int(amount) for user, amount in rows}
+    return _own_limit(found, user_id) or Limit(None, "bundle")
+
+
+def _own_limit(found: Mapping[str, int], user_id: str) -> Limit | None:
+    """The user's own limit, else the organisation's default, among the limits `found`."""
     if user_id in found:
         return Limit(found[user_id], "user")
     if ORG_DEFAULT in found:
         return Limit(found[ORG_DEFAULT], "organisation")
-    if not bundle_default:
-        return Limit(None, "bundle")
-    default = _bundle_default(state)
-    return Limit(default, "bundle" if default is not None else "none")
+    return None
 
 
 def set_limit(
@@ -272,45 +289,39 @@ class PrecheckBudget:
 
 def decide_precheck(
     state: ServerState,
+    tx: Transaction,
     *,
+    limit: Limit,
     org_id: str,
     user_id: str,
     document: dict[str, Any],
     estimate: int | None,
     corr_id: str | None,
 ) -> PrecheckBudget:
-    """Decide a precheck (`document`: its Rego input) with the user's budget facts.
+    """Decide a precheck (`document`: its Rego input) with the user's budget facts, in `tx`, a
+    store transaction that holds the ledger lock of the user's key (`budget_key`).
 
-    Without an estimate (or a zero one) the facts are read without the lock: nothing is reserved,
-    so no race can admit spending. With one, the whole decision runs under the ledger lock of the
-    user's key, and an allow or redact reserves the estimate before the lock is released.
+    The facts are read (spent this month, live holds; `limit` read in `tx` by `limit_in`), the
+    decision evaluated and, when there is an estimate and the decision is allow or redact, the
+    estimate reserved, all before the lock is released: N concurrent prechecks of one user admit
+    exactly as many as the limit holds.
     """
-    facts = document.setdefault("facts", {})
-    if not estimate:
-        snapshot = _snapshot(state, org_id, user_id, bundle_default=False)
-        facts["budget"] = snapshot.fact(estimate or 0)
-        return PrecheckBudget(decide(state.engine, document), estimated_cost=estimate)
     key = budget_key(org_id, user_id)
-    limit = resolve_limit(state, org_id, user_id, bundle_default=False)
-    reservation_id: str | None = None
-    with state.store.transaction(budget_keys=[key]) as tx:
-        start, end = month_period(tx.now_utc)
-        ledger = tx.facts(key, start, end)
-        snapshot = BudgetSnapshot(limit, ledger["spent"], ledger["reserved"], start, end)
-        facts["budget"] = snapshot.fact(estimate)
-        decision = decide(state.engine, document)
-        if decision.decision in ("allow", "redact"):
-            reservation_id = tx.reserve(
-                key, estimate, HOLD_TTL_SECONDS, hold_tag(corr_id), currency=CURRENCY
-            )
-        placed_at = tx.now_utc
-    if reservation_id is None:
+    start, end = month_period(tx.now_utc)
+    ledger = tx.facts(key, start, end)
+    snapshot = BudgetSnapshot(limit, ledger["spent"], ledger["reserved"], start, end)
+    document.setdefault("facts", {})["budget"] = snapshot.fact(estimate or 0)
+    decision = decide(state.engine, document)
+    if not estimate or decision.decision not in ("allow", "redact"):
         return PrecheckBudget(decision, estimated_cost=estimate)
+    reservation_id = tx.reserve(
+        key, estimate, HOLD_TTL_SECONDS, hold_tag(corr_id), currency=CURRENCY
+    )
     return PrecheckBudget(
         decision,
         reservation_id=reservation_id,
         estimated_cost=estimate,
-        expires_at=placed_at + timedelta(seconds=HOLD_TTL_SECONDS),
+        expires_at=tx.now_utc + timedelta(seconds=HOLD_TTL_SECONDS),
     )
 
 

@@ -4,42 +4,28 @@ Recording a decision also adds it to the organisation's daily counts per decisio
 (`governor_decision_daily_counts`), in the same transaction, so analytics over long ranges read
 those instead of every decision. Decisions must therefore be recorded through `record_decision`.
 
-Every precheck records one, so its two statements are compiled once per dialect and run on the
-transaction's DBAPI cursor (`governor.storage._raw`, as the store runs its own units of work):
-through `Connection.execute` the bookkeeping around each costs more than the statement. Given the
-store (not a bare engine), the record is written in the store's own write transaction, which
-takes turns with the store's other writers in this process: concurrent writers on one SQLite file
-would otherwise meet SQLite's busy handler, which sleeps whole milliseconds between retries.
+Every precheck and postcheck records one, in the store transaction that decided it
+(`record_decision(tx, ...)`: with the budget hold the precheck placed, one commit), its two
+statements compiled once per dialect and run on the transaction's cursor
+(`governor_server.statements`). Decisions of OPA sidecars (`governor_server.opa`) are recorded
+in a transaction of their own (`record_decision(engine, ...)`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Connection,
-    Date,
-    Dialect,
-    Engine,
-    Table,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-)
+from sqlalchemy import Date, Engine, Table, delete, func, insert, literal, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 
-from governor.storage import SQLStorage
-from governor.storage._raw import RawStatement, wrap_dbapi_error
 from governor_server.models import DecisionDailyCountRow, DecisionRow
 from governor_server.observability import annotate
+from governor_server.statements import StoreTransaction, compiled
 
 __all__ = [
     "DecisionEntry",
@@ -51,7 +37,27 @@ __all__ = [
 
 _DECISIONS = cast(Table, DecisionRow.__table__)
 _DAILY = cast(Table, DecisionDailyCountRow.__table__)
-_COMPILED: dict[tuple[str, str], _Statements] = {}  # (dialect, driver) -> its statements
+_INSERT = insert(_DECISIONS)
+_DECISION_COLUMNS = [c.key for c in _DECISIONS.c]
+_COUNT_COLUMNS = [c.key for c in _DAILY.c]
+
+
+def _count_statement(dialect_module: Any) -> Any:
+    """Add to a day's count (`INSERT ... ON CONFLICT DO UPDATE`, in the dialect's own form)."""
+    upsert: Any = dialect_module.insert(_DAILY)
+    return upsert.on_conflict_do_update(
+        index_elements=[
+            _DAILY.c.org_id,
+            _DAILY.c.day,
+            _DAILY.c.tool_call,
+            _DAILY.c.dimension,
+            _DAILY.c.value,
+        ],
+        set_={"count": _DAILY.c.count + upsert.excluded["count"]},
+    )
+
+
+_COUNT = {"sqlite": _count_statement(sqlite), "postgresql": _count_statement(postgresql)}
 
 
 def is_tool_call(tool: str, tags: Sequence[str]) -> bool:
@@ -77,11 +83,10 @@ class DecisionEntry:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def record_decision(db: SQLStorage | Engine, entry: DecisionEntry) -> DecisionEntry:
-    """Commit `entry` and its daily counts (before the caller is answered); returns it.
-
-    `db` is the store (preferred: see the module docstring) or a SQLAlchemy engine.
-    """
+def record_decision(db: StoreTransaction | Engine, entry: DecisionEntry) -> DecisionEntry:
+    """Write `entry` and its daily counts in `db`, a store transaction (committed with it,
+    before the caller is answered), or commit them in a transaction of their own on an engine;
+    returns `entry`."""
     tool_call = is_tool_call(entry.tool, entry.tags)
     day = entry.created_at.astimezone(UTC).date()
     row = {
@@ -114,64 +119,15 @@ def record_decision(db: SQLStorage | Engine, entry: DecisionEntry) -> DecisionEn
             ("user", entry.user_id),
         )
     ]
-    with _write(db) as conn:
-        statements = _statements(conn.dialect)
-        _run(conn, statements.insert, [row])
-        _run(conn, statements.count, counts)
+    if isinstance(db, Engine):
+        with db.begin() as conn:
+            conn.execute(_INSERT, [row])
+            conn.execute(_COUNT[conn.dialect.name], counts)
+    else:
+        db.execute(compiled(_INSERT, db.dialect, _DECISION_COLUMNS), row)
+        db.execute(compiled(_COUNT[db.dialect.name], db.dialect, _COUNT_COLUMNS), counts)
     annotate(org_id=entry.org_id, decision=entry.decision, reasons=list(entry.reasons))
     return entry
-
-
-def _write(db: SQLStorage | Engine) -> AbstractContextManager[Connection]:
-    """A write transaction: the store's (BEGIN IMMEDIATE after its in-process writer lock; the
-    store has no public form of it yet), or a plain one on a bare engine."""
-    if isinstance(db, SQLStorage):
-        return db._write()
-    return db.begin()
-
-
-class _Statements:
-    """The record's two statements, compiled for one dialect and driver."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.insert = RawStatement(insert(_DECISIONS), dialect, [c.key for c in _DECISIONS.c])
-        upsert: Any = (sqlite if dialect.name == "sqlite" else postgresql).insert(_DAILY)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[
-                _DAILY.c.org_id,
-                _DAILY.c.day,
-                _DAILY.c.tool_call,
-                _DAILY.c.dimension,
-                _DAILY.c.value,
-            ],
-            set_={"count": _DAILY.c.count + upsert.excluded["count"]},
-        )
-        self.count = RawStatement(upsert, dialect, [c.key for c in _DAILY.c])
-
-
-def _statements(dialect: Dialect) -> _Statements:
-    key = (dialect.name, dialect.driver)
-    statements = _COMPILED.get(key)
-    if statements is None:
-        statements = _COMPILED[key] = _Statements(dialect)
-    return statements
-
-
-def _run(conn: Connection, statement: RawStatement, rows: list[dict[str, Any]]) -> None:
-    """Run `statement` for `rows` on the DBAPI cursor of `conn`'s transaction; a DBAPI error
-    is raised as SQLAlchemy's exception for it (an `IntegrityError` for a duplicate id)."""
-    params: list[Any] = [statement.bind(row) for row in rows]
-    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor()
-    try:
-        if len(params) == 1:
-            cursor.execute(statement.sql, params[0])
-        else:
-            cursor.executemany(statement.sql, params)
-    except dbapi_error as error:
-        raise wrap_dbapi_error(error, statement.sql, params, dbapi_error) from error
-    finally:
-        cursor.close()
 
 
 def rebuild_daily_counts(db: Engine, org_id: str) -> None:

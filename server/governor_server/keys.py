@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, sel
 from sqlalchemy import exc as sa_exc
 
 from governor_server.models import ROLES, ApiKeyRow, OrgApproverRow, OrgRow
+from governor_server.statements import fetch
 
 __all__ = [
     "DEFAULT_ORG",
@@ -260,9 +261,8 @@ _AUTHENTICATE = (
 
 def authenticate(db: Engine, key: str) -> Principal | None:
     """The principal of a valid key; None for an unknown or revoked one."""
-    with db.connect() as conn:
-        row = conn.execute(_AUTHENTICATE, {"key_hash": hash_key(key)}).first()
-    return Principal(*row) if row is not None else None
+    rows = fetch(db, _AUTHENTICATE, {"key_hash": hash_key(key)})
+    return Principal(*rows[0]) if rows else None
 
 
 def bootstrap(db: Engine, org_name: str = DEFAULT_ORG) -> Bootstrap | None:

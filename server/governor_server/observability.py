@@ -228,7 +228,11 @@ class ObservabilityMiddleware:
         for name in ("org_id", "decision"):
             if info.get(name) is not None:
                 fields[name] = info[name]
-        self.logger.log(level, "request", extra={"fields": fields})
+        # (no `logger.log`: it looks up the calling line, which the JSON line does not carry)
+        record = self.logger.makeRecord(
+            self.logger.name, level, "", 0, "request", (), None, extra={"fields": fields}
+        )
+        self.logger.handle(record)
 
 
 router = APIRouter(tags=["operations"])

@@ -18,15 +18,25 @@ from governor.storage import StorageBackend, month_period
 
 __all__ = ["apply_redactions", "budget_key", "decision_input", "present", "reasons_of"]
 
+# The audit entry with its parameters spelled out, at their defaults: the Rego audit package reads
+# such an entry straight (its common case) instead of resolving each default, a tenth of the
+# decision's cost on regorus.
+_AUDIT = {
+    "type": "audit",
+    "name": "audit",
+    "params": {
+        "sensitive_fields": [],
+        "compliance_tags": [],
+        "log_inputs": True,
+        "log_outputs": True,
+    },
+}
 _PRE_POLICIES = [
     {"type": "precheck", "name": "precheck"},
     {"type": "budget", "name": "monthly_spend"},
-    {"type": "audit", "name": "audit"},
+    _AUDIT,
 ]
-_POST_POLICIES = [
-    {"type": "precheck", "name": "precheck"},
-    {"type": "audit", "name": "audit"},
-]
+_POST_POLICIES = [{"type": "precheck", "name": "precheck"}, _AUDIT]
 
 
 def budget_key(org_id: str, user_id: str) -> str:

@@ -50,10 +50,23 @@ _defaults := {
 	"audit_tags": [],
 }
 
-_base := object.union(_defaults, lib.config("precheck"))
+# (a static reference: lib.config's data.governor.config[t] costs regorus twice as much)
+_config := c if {
+	c := data.governor.config.precheck
+	is_object(c)
+} else := {}
+
+_base := object.union(_defaults, _config)
 
 # the entries, each with its merged settings (an array: outcomes refer to entries by index)
-_entries := [object.union(e, {"settings": object.union(_base, e.params)}) | some e in lib.entries("precheck")]
+_entries := [{"type": e.type, "name": e.name, "params": e.params, "settings": _settings(e.params)} |
+	some e in lib.entries("precheck")
+]
+
+# (entries without params, the usual kind, skip a deep merge)
+_settings(params) := _base if params == {}
+
+else := object.union(_base, params)
 
 _pre if input.phase == "pre"
 
@@ -112,15 +125,14 @@ _invalid := set() if {
 	}
 } else := _invalid_settings
 
+# (the string lists are checked together: a function call per list cost more than the checks)
 _settings_ok(s) if {
-	lib.is_string_list(s.tools.allow)
-	lib.is_string_list(s.tools.deny)
-	lib.is_string_list(s.tools.confirm)
-	lib.is_string_list(s.tools.confirm_tags)
-	lib.is_string_list(s.scopes.allowed)
-	lib.is_string_list(s.scopes.denied)
-	lib.is_string_list(s.approval.approvers)
-	lib.is_string_list(s.audit_tags)
+	lists := [
+		s.tools.allow, s.tools.deny, s.tools.confirm, s.tools.confirm_tags,
+		s.scopes.allowed, s.scopes.denied, s.approval.approvers, s.audit_tags,
+	]
+	{type_name(l) | some l in lists} == {"array"}
+	count({type_name(x) | some l in lists; some x in l} - {"string"}) == 0
 	s.tools.default in {"allow", "confirm", "deny"}
 	lib.is_pos_int(s.approval.timeout_seconds)
 	lib.is_pos_int(s.approval.quorum)
@@ -271,23 +283,24 @@ deny contains v if {
 }
 
 deny contains v if {
+	scope := _scope
 	some e in _entries
 	count(lib.strings(e.settings.scopes.allowed)) > 0
-	scope := _scope
 	not _matches(e.settings.scopes.allowed, scope)
 	v := lib.violation_at(e, "scope_not_allowed", scope, sprintf("Scope %s is not on the allowed list.", [scope]))
 }
 
 # --- PII ---------------------------------------------------------------------------------------
 
-# Every finding, {path, span}: in raw_text, and in each string under input.args by its path.
-_findings := array.concat(_text_findings, _arg_findings)
+# Every finding, {path, span}: in raw_text, and in each string under input.args by its path
+# (only when an entry scans them: findings no entry scans change nothing).
+_findings := array.concat(_text_findings, _arg_findings) if _scan_args
+
+else := _text_findings
 
 _text_findings := [{"path": "raw_text", "span": span} | some span in pii.find(input.raw_text)]
 
-# (only when an entry scans them: findings no entry scans change nothing)
 _arg_findings := [{"path": path, "span": span} |
-	_scan_args
 	walk(input.args, [keys, value])
 	is_string(value)
 	path := concat(".", array.concat(["args"], [sprintf("%v", [k]) | some k in keys]))

@@ -5,11 +5,11 @@ before the answer. Policy outcomes are never errors: deny and confirm are 200s. 
 pending confirmation (§4.11) and answers with its absolute `confirmationUrl` (built from the
 request's base URL) and `metadata.correlationId`.
 
-The endpoints are async and run the whole check (facts, decision, records) as one job of the
-app's `WorkerPool` (`governor_server.workers`: inline on the event loop with SQLite and the
-embedded engine, else on a fixed pool of threads, each with its engine compiled). The body is
-built as `present` makes it, which is `PrecheckResponse`'s shape (the OpenAPI schema), and
-serialised once.
+The endpoints are async and run the whole check (facts, decision, records: one store
+transaction, so one commit) as one job of the app's `WorkerPool` (`governor_server.workers`:
+inline on the event loop with SQLite and the embedded engine, else on a fixed pool of threads,
+each with its engine compiled). The body is built as `present` makes it, which is
+`PrecheckResponse`'s shape (the OpenAPI schema), and serialised once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from governor_server.auth import require_role
 from governor_server.confirmations import confirmation_url, create_confirmation, iso
 from governor_server.decisions import DecisionEntry, record_decision
 from governor_server.keys import Principal
-from governor_server.policy import action_kind, decision_input, present, reasons_of
+from governor_server.policy import (
+    action_kind,
+    budget_key,
+    decision_input,
+    present,
+    reasons_of,
+)
 from governor_server.schemas import (
     ErrorResponse,
     PostcheckRequest,
@@ -76,35 +82,40 @@ def _check(
         payload=payload,
     )
     budget = None
-    if phase == "pre":  # budget facts, and the hold of an estimate, under the ledger lock
-        budget = budgets.decide_precheck(
-            state,
-            org_id=principal.org_id,
-            user_id=user,
-            document=document,
-            estimate=estimate,
-            corr_id=corr_id,
-        )
-        decision = budget.decision
-    else:
-        decision = decide(state.engine, document)
     decision_id = uuid.uuid4().hex
-    record_decision(
-        state.store,
-        DecisionEntry(
-            id=decision_id,
-            org_id=principal.org_id,
-            user_id=user,
-            phase=phase,
-            tool=tool,
-            scope=scope,
-            decision=decision.decision,
-            reasons=reasons_of(decision),
-            tags=tags,
-            corr_id=corr_id,
-            policy_revision=decision.revision,
-        ),
-    )
+    # One transaction: the budget facts and hold under the user's ledger lock, and the record.
+    keys = [budget_key(principal.org_id, user)] if phase == "pre" else []
+    with state.store.transaction(budget_keys=keys) as tx:
+        if phase == "pre":
+            budget = budgets.decide_precheck(
+                state,
+                tx,
+                limit=budgets.limit_in(tx, principal.org_id, user),
+                org_id=principal.org_id,
+                user_id=user,
+                document=document,
+                estimate=estimate,
+                corr_id=corr_id,
+            )
+            decision = budget.decision
+        else:
+            decision = decide(state.engine, document)
+        record_decision(
+            tx,
+            DecisionEntry(
+                id=decision_id,
+                org_id=principal.org_id,
+                user_id=user,
+                phase=phase,
+                tool=tool,
+                scope=scope,
+                decision=decision.decision,
+                reasons=reasons_of(decision),
+                tags=tags,
+                corr_id=corr_id,
+                policy_revision=decision.revision,
+            ),
+        )
     response = present(decision, raw_text, decision_id)
     if budget is not None and budget.metadata() is not None:
         response["metadata"]["budget"] = budget.metadata()
