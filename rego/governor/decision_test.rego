@@ -505,3 +505,76 @@ test_a_constant_decision_ignores_the_rest_of_the_input if {
 		}
 	}
 }
+
+# --- the short cut with precheck and budget entries (as the precheck server sends them) --------
+
+_server_cfg := {
+	"precheck": {
+		"tools": {"deny": ["shell.exec"], "confirm": ["payments.*"], "confirm_tags": ["payments"]},
+		"scopes": {"denied": ["admin.*"]},
+		"pii": {"actions": {"email": "redact"}},
+		"audit_tags": ["gdpr"],
+	},
+	"budget": {"default_monthly_limit": 100, "warn_ratio_percent": 80},
+}
+
+_server_entries := [
+	{"type": "precheck", "name": "precheck", "params": {}},
+	{"type": "budget", "name": "monthly", "params": {}},
+	_audit_entry,
+]
+
+_server_in(action, text, spent) := {
+	"version": 1,
+	"phase": "pre",
+	"action": action,
+	"subject": {"user_id": "u1"},
+	"args": {"note": "write to a@b.io"},
+	"raw_text": text,
+	"policies": _server_entries,
+	"facts": {"now": 1, "budget": {"limit": null, "spent": spent, "reserved": 5, "estimated_cost": 5, "currency": "USD"}},
+}
+
+_chat := {"kind": "model", "name": "model.chat", "scope": null, "tags": []}
+
+_tool_action(name, scope, tags) := {"kind": "tool", "name": name, "scope": scope, "tags": tags}
+
+_server_short_cut(inp) if data.governor.lib.combine.quiet_audit(inp.policies) with input as inp with data.governor.config as _server_cfg
+
+test_the_short_cut_takes_clear_precheck_and_budget_entries if {
+	clear := [
+		_server_in(_chat, "summarise the report", 10),
+		_server_in(_tool_action("search.web", "net.internal", ["tool_call"]), "", 0),
+		object.union(_server_in(_chat, "the reply", 95), {"phase": "post"}),
+		_server_in(_chat, "no text at all", 0),
+	]
+	every inp in clear {
+		_server_short_cut(inp)
+		_same_as_general(inp, _server_cfg)
+		d := data.governor.decision with input as inp with data.governor.config as _server_cfg
+		d.decision == "allow"
+		d.audit.tags == ["SOX", "gdpr"]
+	}
+}
+
+test_the_short_cut_leaves_findings_and_refusals_to_the_general_rules if {
+	scan_args := [object.union(_server_entries[0], {"params": {"pii": {"scan_args": true}}}), _server_entries[1]]
+	others := [
+		_server_in(_chat, "write to a@b.io", 10),
+		_server_in(_tool_action("shell.exec", null, []), "", 10),
+		_server_in(_tool_action("payments.transfer", null, []), "", 10),
+		_server_in(_tool_action("crm.lookup", null, ["payments"]), "", 10),
+		_server_in(_tool_action("crm.lookup", "admin.users", []), "", 10),
+		_server_in(_chat, "hello", 91),
+		_server_in(_chat, "hello", 70),
+		object.union(object.remove(_server_in(_chat, "hello", 10), ["facts"]), {"facts": {"now": 1}}),
+		object.union(_server_in(_chat, "hello", 10), {"policies": [object.union(_server_entries[1], {"params": {"currency": "EUR"}})]}),
+		object.union(_server_in(_chat, "hello", 10), {"policies": scan_args}),
+		object.union(_server_in(_chat, "hello", 10), {"policies": [object.union(_server_entries[0], {"params": {"tools": {"default": "maybe"}}})]}),
+	]
+	every inp in others {
+		not _server_short_cut(inp)
+		_same_as_general(inp, _server_cfg)
+	}
+}
+

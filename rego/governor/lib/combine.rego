@@ -310,7 +310,7 @@ quiet if {
 # (`with data.governor.policies...`) must give an input without facts or subject to reach the
 # general rules.
 quiet_audit(ps) := {
-	"tags": sort(data.governor.policies.audit.plain_tags(ps)),
+	"tags": sort(data.governor.policies.audit.plain_tags(ps) | data.governor.policies.precheck.clear_tags(ps)),
 	"mask": sort(data.governor.policies.audit.plain_masks(ps)),
 } if {
 	input.version == 1
@@ -329,6 +329,10 @@ _quiet_entry(p) if {
 	data.governor.policies.audit.plain_entry(p)
 } else if {
 	data.governor.policies.rate_limit.clear_entry(p)
+} else if {
+	data.governor.policies.budget.clear_entry(p)
+} else if {
+	data.governor.policies.precheck.clear_entry(p)
 }
 
 # constant: the decision depends on input.policies and the bundle's data alone, not on the rest of

@@ -96,6 +96,48 @@ _clear(e) if {
 	_below_warning(e.s.warn_ratio_percent, total, e.amounts.limit)
 }
 
+# clear_entry(p): p (an element of input.policies) is a budget entry that denies and warns about
+# nothing: any entry after the call, or, before it, one without a currency to check for which
+# _clear would hold. A function, so that governor.lib.combine's short cut can call it; it writes
+# out _settings, _amounts and _clear (on regorus a function call costs as much as the checks it
+# makes): the first set value of params, fact and config, every amount a whole number >= 0, the
+# total within the limit and below the warning ratio when there is one.
+clear_entry(p) if {
+	p.type == "budget"
+	input.phase != "pre"
+} else if {
+	p.type == "budget"
+	params := p.params
+	object.get(params, "currency", null) == null
+	fact := input.facts.budget
+	is_object(fact)
+	limit := [x | some x in [object.get(params, "limit", null), object.get(fact, "limit", null), object.get(_config, "default_monthly_limit", null)]; x != null][0]
+	spent := object.get(fact, "spent", null)
+	reserved := [x | some x in [object.get(fact, "reserved", null), 0]; x != null][0]
+	estimate := [x | some x in [object.get(fact, "estimated_cost", null), 0]; x != null][0]
+	every amount in [limit, spent, reserved, estimate] {
+		is_number(amount)
+		floor(amount) == amount
+		amount >= 0
+	}
+	total := (spent + reserved) + estimate
+	total <= limit
+	ratios := [x | some x in [object.get(params, "warn_ratio_percent", null), object.get(_config, "warn_ratio_percent", null)]; x != null]
+	every ratio in array.slice(ratios, 0, 1) {
+		is_number(ratio)
+		floor(ratio) == ratio
+		ratio >= 1
+		ratio <= 100
+		total * 100 < limit * ratio
+	}
+}
+
+# data.governor.config.budget, as lib.setting and lib.config read it
+_config := c if {
+	c := data.governor.config.budget
+	is_object(c)
+} else := {}
+
 _optional_percent(x) if x == null
 
 _optional_percent(x) if _percent(x)

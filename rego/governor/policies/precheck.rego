@@ -125,7 +125,8 @@ _invalid := set() if {
 	}
 } else := _invalid_settings
 
-# (the string lists are checked together: a function call per list cost more than the checks)
+# (written out, the string lists checked together: on regorus a function call costs more than
+# the checks it makes)
 _settings_ok(s) if {
 	lists := [
 		s.tools.allow, s.tools.deny, s.tools.confirm, s.tools.confirm_tags,
@@ -134,9 +135,18 @@ _settings_ok(s) if {
 	{type_name(l) | some l in lists} == {"array"}
 	count({type_name(x) | some l in lists; some x in l} - {"string"}) == 0
 	s.tools.default in {"allow", "confirm", "deny"}
-	lib.is_pos_int(s.approval.timeout_seconds)
-	lib.is_pos_int(s.approval.quorum)
-	_stage_lists(s.approval.stages)
+	every n in [s.approval.timeout_seconds, s.approval.quorum] {
+		is_number(n)
+		floor(n) == n
+		n > 0
+	}
+	is_array(s.approval.stages)
+	every stage in s.approval.stages {
+		is_array(stage)
+		every x in stage {
+			is_string(x)
+		}
+	}
 	is_boolean(s.pii.scan_args)
 	s.pii.default_action in _actions
 	is_object(s.pii.actions)
@@ -391,6 +401,66 @@ warn contains w if {
 	f := _findings[j]
 	w := lib.violation_at(_entries[i], _pii_codes.warn, f.span.kind, _pii_message(f))
 }
+
+# --- the short cut ---------------------------------------------------------------------------
+
+# clear_entry(p): p (an element of input.policies) is a precheck entry under whose settings this
+# package contributes nothing but its audit_tags: well-formed settings, the tool (if any) allowed
+# and not tagged for confirmation, the scope (if any) neither denied nor outside a non-empty
+# allowed list, and no PII found in what the entry scans. A function, so that
+# governor.lib.combine's short cut can call it; clear_tags(ps) is then this package's whole
+# audit answer for the entries ps.
+clear_entry(p) if {
+	p.type == "precheck"
+	s := _settings(p.params)
+	_settings_ok(s)
+	count(_text_findings) == 0
+	_args_clear(s)
+	_tool_clear(s)
+	_scope_clear(s)
+}
+
+# nothing found in the arguments, when these settings scan them (before the call only)
+_args_clear(s) if {
+	s.pii.scan_args == false
+} else if {
+	not _pre
+} else if {
+	count(_arg_findings) == 0
+}
+
+clear_tags(ps) := {t |
+	some p in ps
+	p.type == "precheck"
+	some t in _settings(p.params).audit_tags
+}
+
+_has_tool if _tool
+
+_tool_clear(s) if {
+	not _has_tool
+} else if {
+	_tool_outcome(s, _tool)[0] == "allow"
+	not _confirm_tagged(s)
+}
+
+_confirm_tagged(s) if {
+	some tag in lib.strings(input.action.tags)
+	_matches(s.tools.confirm_tags, tag)
+}
+
+_has_scope if _scope
+
+_scope_clear(s) if {
+	not _has_scope
+} else if {
+	not _matches(s.scopes.denied, _scope)
+	_scope_allowed(s)
+}
+
+_scope_allowed(s) if count(s.scopes.allowed) == 0
+
+_scope_allowed(s) if _matches(s.scopes.allowed, _scope)
 
 # --- audit -------------------------------------------------------------------------------------
 
