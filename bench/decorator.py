@@ -18,28 +18,29 @@ shared machine the other runs measure the neighbours. Figures depend on the mach
 between runs; nothing here asserts a timing. `--profile` runs cProfile over one
 variant and prints where the time goes.
 
-Last measured (2-vCPU dev VM shared with other work, the best p50 and p99 of 8 runs of 2000
-calls, µs; the first column is before the overhead work of issue 3, when one decision cost
-~120 µs):
+Last measured (2-vCPU dev VM, the best p50 of 4 runs of 2000 calls, µs; "before" is before the
+overhead work of issue 3, when one decision cost ~120 µs, "then" after its first round):
 
-    variant                                         before p50/p99    now p50/p99
-    engine only (decide, no policies)                  117 / 173        36 / 69
-    govern() memory                                    363 / 969       230 / 660
-    govern(capture_state=False) memory                 286 / 877       180 / 411
-    govern() memory, sync function                     359 / 1007      229 / 683
-    govern(Audit+RateLimit) sqlite                    1496 / 8570      966 / 4163
-    govern(Audit+RateLimit) sqlite, sync function     1053 / 7680      800 / 2588
-    govern(Audit+RateLimit, capture_state=False)      1276 / 6931      822 / 3018
+    variant                                         before p50/p99   then p50/p99    now p50/p99
+    engine only (decide, no policies)                  117 / 173        36 / 69         38 / 105
+    govern() memory                                    363 / 969       230 / 660        76 / 163
+    govern(capture_state=False) memory                 286 / 877       180 / 411        56 / 118
+    govern() memory, sync function                     359 / 1007      229 / 683        75 / 170
+    govern(Audit+RateLimit) sqlite                    1496 / 8570      966 / 4163      605 / 1763
+    govern(Audit+RateLimit) sqlite, sync function     1053 / 7680      800 / 2588      621 / 1861
+    govern(Audit+RateLimit, capture_state=False)      1276 / 6931      822 / 3018      521 / 1832
 
-Where the p50 of `govern()` on memory goes (each measured by taking the part away, so they
-overlap a little): the decision ~35 (set_input ~5, evaluation ~25, parsing ~5), the two
-snapshots ~50, the five events ~40 (each an id, a record, a checked copy in the store), the
-store's checked copies ~28 and its hash chain ~16, uuid4 ids ~2 each, the rest (binding,
-context, records, coroutine) ~50.
-On SQLite add two transactions: ~100 µs per COMMIT (a call writes ~190 KB of pages to the WAL:
-four tables and their indexes), ~20 statements, an evaluation ~50 µs slower amid them (caches),
-and for async callers two worker-thread hops (~40 µs each, and the work is slower off the
-loop's thread).
+What `govern()` on memory does in its ~76 µs (each part measured by taking it away): no engine
+evaluation (the decision is constant: `DecisionMemo`); building the records ~18 (the execution,
+the post_execution snapshot, the audit body); the store's write ~31, of which the audit hash
+chain (two canonical JSON encodings and two SHA-256) ~13; five events ~14; the rest (binding,
+context, the pre_execution snapshot, coroutines) ~15. A store at capacity (10,000 executions
+kept) adds a few µs for evicting the oldest execution.
+On SQLite the call also decides (audit + rate_limit: ~95 µs of Rego on this VM, slower amid the
+SQLite work) and makes two transactions: the count, decided under the key's lock and committed
+before the function runs, then the final records. Each COMMIT writes the pages the call touched
+to the WAL, ~33 pages of 4 KB a call (four tables and their indexes), ~130 µs each on this VM.
+Async callers run the store work on the event loop (SQLite works in process), as sync ones do.
 The p99 is Python's garbage collector (memory) and the disk (SQLite), not the lifecycle.
 """
 
