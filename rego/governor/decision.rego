@@ -22,8 +22,9 @@
 # through an import (regorus would evaluate the whole imported package), and the common cases
 # come first: the commonest (an input as @govern sends it, with audit and rate_limit entries at
 # most, nothing to warn about or deny) is recognised by one function,
-# governor.lib.combine.quiet_audit, that calls the two packages' own functions; then any other
-# case where nothing denies, confirms, warns or redacts (governor.lib.combine.quiet).
+# governor.lib.combine.quiet_audit, that calls the packages' own functions; then a precheck
+# whose only findings are PII to redact or allow (governor.lib.combine.quiet_redact); then any
+# other case where nothing denies, confirms, warns or redacts (governor.lib.combine.quiet).
 #
 # Elements a package may contribute:
 #   deny, confirm, warn: {policy, type, code, message}, plus optionally `detail` (the part of the
@@ -51,8 +52,9 @@
 package governor
 
 # The common cases first: when nothing denies, confirms, warns or redacts, only the audit field
-# needs computing, by one function in the commonest case (governor.lib.combine.quiet_audit),
-# else by the general rules (the general branch gives the same document then).
+# needs computing, by one function in the commonest case (governor.lib.combine.quiet_audit);
+# PII that is only redacted or allowed, by another (governor.lib.combine.quiet_redact); else by
+# the general rules (which give the same document in those cases).
 decision := {
 	"decision": "allow",
 	"reasons": [],
@@ -62,6 +64,8 @@ decision := {
 	"audit": audit,
 } if {
 	audit := data.governor.lib.combine.quiet_audit(input.policies)
+} else := document if {
+	document := data.governor.lib.combine.quiet_redact(input.policies)
 } else := {
 	"decision": "allow",
 	"reasons": [],

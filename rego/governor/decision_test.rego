@@ -578,3 +578,48 @@ test_the_short_cut_leaves_findings_and_refusals_to_the_general_rules if {
 	}
 }
 
+
+# --- the short cut for PII that is only redacted or allowed (governor.lib.combine.quiet_redact) --
+
+_quiet_redact(inp) if data.governor.lib.combine.quiet_redact(inp.policies) with input as inp with data.governor.config as _server_cfg
+
+_precheck_with(params) := object.union(_server_entries[0], {"params": params})
+
+test_the_redact_short_cut_gives_the_document_of_the_general_rules if {
+	scanning := _precheck_with({"pii": {"scan_args": true}})
+	cases := [
+		_server_in(_chat, "write to jane@example.com today", 10),
+		_server_in(_chat, "the host is 10.0.0.1", 10),
+		_server_in(_chat, "jane@example.com on 10.0.0.1, and bob@example.org", 10),
+		object.union(_server_in(_chat, "nothing here", 10), {"policies": [scanning, _server_entries[1], _audit_entry]}),
+		object.union(_server_in(_chat, "mail a@b.io", 10), {"policies": [_server_entries[0], scanning, _audit_entry]}),
+		object.union(_server_in(_chat, "the answer: jane@example.com", 95), {"phase": "post"}),
+	]
+	every inp in cases {
+		_quiet_redact(inp)
+		_same_as_general(inp, _server_cfg)
+	}
+	d := data.governor.decision with input as cases[2] with data.governor.config as _server_cfg
+	d.decision == "redact"
+	[[r.path, r.kind] | some r in d.redactions] == [["raw_text", "email"], ["raw_text", "email"]]
+	d.audit == {"tags": ["SOX", "gdpr", "pii", "pii.email", "pii.ipv4"], "mask": ["card", "output", "raw_text"]}
+	allowed := data.governor.decision with input as cases[1] with data.governor.config as _server_cfg
+	allowed.decision == "allow"
+	allowed.redactions == []
+}
+
+test_the_redact_short_cut_leaves_other_actions_and_refusals_to_the_general_rules if {
+	text := "write to jane@example.com today"
+	others := [
+		object.union(_server_in(_chat, text, 10), {"policies": [_precheck_with({"pii": {"actions": {"email": "deny"}}})]}),
+		object.union(_server_in(_chat, text, 10), {"policies": [_precheck_with({"pii": {"actions": {"email": "confirm"}}})]}),
+		object.union(_server_in(_chat, text, 10), {"policies": [_precheck_with({"pii": {"actions": {"email": "warn"}}})]}),
+		_server_in(_tool_action("shell.exec", null, []), text, 10),
+		_server_in(_chat, text, 91),
+		object.union(_server_in(_chat, text, 10), {"subject": "u1"}),
+	]
+	every inp in others {
+		not _quiet_redact(inp)
+		_same_as_general(inp, _server_cfg)
+	}
+}

@@ -16,6 +16,8 @@
 #   quiet_audit(ps)   with ps = input.policies: the audit field of the decision in the
 #                     commonest quiet case (audit and rate_limit entries at most, as @govern
 #                     sends them), by functions only; undefined otherwise
+#   quiet_redact(ps)  the whole decision document when the only findings are PII that
+#                     precheck entries redact or allow; undefined otherwise
 #   constant          true when the decision depends on input.policies and the bundle alone
 #   reason(f)         "<type>.<code>:<detail>"
 #   ordered(fs)       the findings ordered by reason, then policy and message
@@ -313,6 +315,15 @@ quiet_audit(ps) := {
 	"tags": sort(data.governor.policies.audit.plain_tags(ps) | data.governor.policies.precheck.clear_tags(ps)),
 	"mask": sort(data.governor.policies.audit.plain_masks(ps)),
 } if {
+	_python_envelope(ps)
+	every p in ps {
+		_quiet_entry(p)
+	}
+}
+
+# _python_envelope(ps), ps = input.policies: the envelope as Python builds it (facts and subject
+# objects, every entry with a string name and object params), which the short cuts read straight.
+_python_envelope(ps) if {
 	input.version == 1
 	input.phase in {"pre", "post"}
 	is_object(input.facts)
@@ -321,7 +332,6 @@ quiet_audit(ps) := {
 	every p in ps {
 		is_string(p.name)
 		is_object(p.params)
-		_quiet_entry(p)
 	}
 }
 
@@ -348,6 +358,50 @@ constant if {
 		data.governor.policies.audit.plain_entry(p)
 	}
 }
+
+# quiet_redact(ps), called with ps = input.policies: the whole decision document in the next
+# commonest case, a precheck that finds PII to redact (or to allow) and nothing else: a Python
+# envelope whose entries are plain audit entries, clear rate_limit and budget entries, and
+# precheck entries whose findings all get "redact" or "allow" (precheck.redact_entry). Nothing
+# denies, confirms or warns then; the redactions, tags and masks are the general rules' (the
+# precheck package's quiet_findings in their shapes).
+quiet_redact(ps) := {
+	"decision": _redact_outcome(redactions),
+	"reasons": [],
+	"violations": [],
+	"approval": data.governor.lib.decision.no_approval,
+	"redactions": redactions,
+	"audit": {"tags": sort(tags), "mask": sort(masks)},
+} if {
+	_python_envelope(ps)
+	every p in ps {
+		_redact_quiet_entry(p)
+	}
+	found := data.governor.policies.precheck.quiet_findings(ps)
+	redactions := [{"path": k[0], "start": k[1], "end": k[2], "kind": k[3], "replacement": k[4]} |
+		some k in sort({[f.path, f.span.start, f.span.end, f.span.kind, f.span.replacement] | some [f, "redact"] in found})
+	]
+	pii := {sprintf("pii.%s", [f.span.kind]) | some [f, _] in found} | {"pii" | count(found) > 0}
+	tags := (data.governor.policies.audit.plain_tags(ps) | data.governor.policies.precheck.clear_tags(ps)) | pii
+	masks := data.governor.policies.audit.plain_masks(ps) | {f.path |
+		some [f, action] in found
+		action != "redact"
+	}
+}
+
+_redact_quiet_entry(p) if {
+	data.governor.policies.audit.plain_entry(p)
+} else if {
+	data.governor.policies.rate_limit.clear_entry(p)
+} else if {
+	data.governor.policies.budget.clear_entry(p)
+} else if {
+	data.governor.policies.precheck.redact_entry(p)
+}
+
+_redact_outcome(redactions) := "redact" if count(redactions) > 0
+
+else := "allow"
 
 reason(f) := sprintf("%s.%s:%s", [f.type, f.code, f.detail])
 

@@ -435,6 +435,34 @@ clear_tags(ps) := {t |
 	some t in _settings(p.params).audit_tags
 }
 
+# redact_entry(p): as clear_entry, except that PII may be found in what the entry scans as long
+# as each finding's action under its settings is "redact" or "allow". quiet_findings(ps) then
+# gives [finding, action] for every finding an entry of ps scans: what redactions, audit tags
+# and audit masks this package contributes.
+redact_entry(p) if {
+	p.type == "precheck"
+	s := _settings(p.params)
+	_settings_ok(s)
+	_tool_clear(s)
+	_scope_clear(s)
+	every f in _scanned_by(s) {
+		_kind_action(s, f.span.kind) in {"redact", "allow"}
+	}
+}
+
+quiet_findings(ps) := {[f, _kind_action(s, f.span.kind)] |
+	some p in ps
+	p.type == "precheck"
+	s := _settings(p.params)
+	some f in _scanned_by(s)
+}
+
+# the findings an entry with settings s scans: raw_text, and the arguments when s says so
+_scanned_by(s) := array.concat(_text_findings, _arg_findings) if {
+	s.pii.scan_args == true
+	_pre
+} else := _text_findings
+
 _has_tool if _tool
 
 _tool_clear(s) if {
